@@ -1,0 +1,190 @@
+"""
+### Sparkify ETL: S3 JSON → Redshift staging → star schema, one hour at a time
+
+Each run owns its data interval `[data_interval_start, data_interval_end)` (hourly, UTC):
+
+1. **Stage_events** copies the run's daily log file
+   `s3://<bucket>/<log_prefix>/<yyyy>/<mm>/<yyyy-mm-dd>-events.json` into `staging_events`,
+   unless the load manifest already holds it unchanged (same ETag and size). A missing or empty
+   file is retried while the interval ended less than `events_grace_hours` ago, then fails.
+2. **Stage_songs** copies new or changed objects under `s3://<bucket>/<song_prefix>/` into
+   `staging_songs`. The prefix is listed at most once every `song_listing_period_hours`.
+3. **Load_songplays_fact_table** replaces the songplays of the interval.
+4. The dimensions: `users` (merge, latest event wins), `songs` and `artists` (merge of new or
+   changed rows), `time` (rebuild of the interval).
+5. **Run_data_quality_checks** runs `include/quality/checks.yaml` and fails the run on errors.
+
+Every load is one transaction, so reruns and backfills in any order give the same tables.
+Works on Amazon Redshift (a `redshift` connection) and on PostgreSQL (a `postgres` one).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from airflow.providers.standard.operators.empty import EmptyOperator
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, chain
+
+from sparkify.operators import (
+    DataQualityOperator,
+    LoadDimensionOperator,
+    LoadFactOperator,
+    StageToRedshiftOperator,
+)
+from sparkify.settings import DEFAULTS
+
+EVENTS_KEY = (
+    "{{ params.log_prefix }}/{{ data_interval_start.strftime('%Y/%m') }}/"
+    "{{ data_interval_start.strftime('%Y-%m-%d') }}-events.json"
+)
+WAREHOUSE = {"schema": "{{ params.schema }}", "redshift_conn_id": "{{ params.redshift_conn_id }}"}
+
+
+def table_asset(table: str) -> Asset:
+    """The warehouse table as an Airflow asset, so the UI shows lineage and DAGs can wait on it."""
+    return Asset(name=f"sparkify.{table}", uri=f"sparkify://warehouse/{table}", group="sparkify-warehouse")
+
+
+default_args = {
+    "owner": "sparkify",
+    "depends_on_past": False,
+    "retries": 3,
+    "retry_delay": timedelta(minutes=5),
+    "email_on_retry": False,
+    "email_on_failure": False,
+}
+
+with DAG(
+    dag_id="sparkify_etl",
+    description="Hourly load of Sparkify's S3 event logs and song data into the star schema",
+    doc_md=__doc__,
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=datetime(2018, 11, 1),
+    catchup=False,
+    max_active_runs=4,
+    default_args=default_args,
+    tags=["sparkify", "etl", "redshift"],
+    params={
+        "s3_bucket": Param(DEFAULTS.s3_bucket, type="string", description="Source bucket"),
+        "log_prefix": Param(DEFAULTS.log_prefix, type="string", description="Prefix of the daily event logs"),
+        "song_prefix": Param(DEFAULTS.song_prefix, type="string", description="Prefix of the song files"),
+        "log_jsonpath": Param(DEFAULTS.log_jsonpath, type="string", description="Key of the events' JSONPaths file"),
+        "region": Param(DEFAULTS.region, type="string", description="Region of the source bucket"),
+        "schema": Param(DEFAULTS.schema, type="string", description="Warehouse schema"),
+        "redshift_conn_id": Param(DEFAULTS.redshift_conn_id, type="string", description="Warehouse connection"),
+        "aws_conn_id": Param(DEFAULTS.aws_conn_id, type="string", description="AWS connection for S3"),
+        "manifest_bucket": Param(
+            DEFAULTS.manifest_bucket, type="string", description="Writable bucket for Redshift COPY manifests"
+        ),
+        "song_listing_period_hours": Param(
+            DEFAULTS.song_listing_period_hours, type="number", minimum=0,
+            description="List the song prefix at most this often (0: every run)",
+        ),
+        "events_grace_hours": Param(
+            DEFAULTS.events_grace_hours, type="number", minimum=0,
+            description="How long after its interval a missing daily log file is waited for",
+        ),
+    },
+) as dag:
+    begin = EmptyOperator(task_id="Begin_execution", doc_md="Start of the run.")
+
+    stage_events = StageToRedshiftOperator(
+        task_id="Stage_events",
+        doc_md="Copy the run's daily event log into `staging_events` (JSONPaths), if new or changed.",
+        table="staging_events",
+        s3_bucket="{{ params.s3_bucket }}",
+        s3_key=EVENTS_KEY,
+        json_format="s3://{{ params.s3_bucket }}/{{ params.log_jsonpath }}",
+        region="{{ params.region }}",
+        aws_conn_id="{{ params.aws_conn_id }}",
+        manifest_bucket="{{ params.manifest_bucket }}",
+        grace_hours="{{ params.events_grace_hours }}",
+        source_key_column="source_key",
+        hour_counts=True,
+        outlets=[table_asset("staging_events")],
+        **WAREHOUSE,
+    )
+
+    stage_songs = StageToRedshiftOperator(
+        task_id="Stage_songs",
+        doc_md="Copy new or changed song files into `staging_songs` (`auto`), listing the prefix once a period.",
+        table="staging_songs",
+        s3_bucket="{{ params.s3_bucket }}",
+        s3_prefix="{{ params.song_prefix }}",
+        json_format="auto",
+        region="{{ params.region }}",
+        aws_conn_id="{{ params.aws_conn_id }}",
+        manifest_bucket="{{ params.manifest_bucket }}",
+        listing_period_hours="{{ params.song_listing_period_hours }}",
+        dedupe_key="song_id",
+        outlets=[table_asset("staging_songs")],
+        **WAREHOUSE,
+    )
+
+    load_songplays = LoadFactOperator(
+        task_id="Load_songplays_fact_table",
+        doc_md="Replace the interval's songplays: one per NextSong event, matched to a song where one fits.",
+        table="songplays",
+        select="load/songplays.sql",
+        outlets=[table_asset("songplays")],
+        **WAREHOUSE,
+    )
+
+    load_users = LoadDimensionOperator(
+        task_id="Load_user_dim_table",
+        doc_md="Merge the users seen in the interval; a user's row comes from their latest event.",
+        table="users",
+        select="load/users.sql",
+        mode="upsert",
+        outlets=[table_asset("users")],
+        **WAREHOUSE,
+    )
+
+    load_songs = LoadDimensionOperator(
+        task_id="Load_song_dim_table",
+        doc_md="Merge new or changed songs from `staging_songs`.",
+        table="songs",
+        select="load/songs.sql",
+        mode="upsert",
+        outlets=[table_asset("songs")],
+        **WAREHOUSE,
+    )
+
+    load_artists = LoadDimensionOperator(
+        task_id="Load_artist_dim_table",
+        doc_md="Merge new or changed artists from `staging_songs` (one row per artist_id, deterministic pick).",
+        table="artists",
+        select="load/artists.sql",
+        mode="upsert",
+        outlets=[table_asset("artists")],
+        **WAREHOUSE,
+    )
+
+    load_time = LoadDimensionOperator(
+        task_id="Load_time_dim_table",
+        doc_md="Rebuild the interval's rows of `time` from the interval's songplays.",
+        table="time",
+        select="load/time.sql",
+        mode="truncate_insert",
+        scope_column="start_time",
+        outlets=[table_asset("time")],
+        **WAREHOUSE,
+    )
+
+    quality = DataQualityOperator(
+        task_id="Run_data_quality_checks",
+        doc_md="Run `include/quality/checks.yaml`; fail the run, without retries, when an error check fails.",
+        query_params={"events_key": EVENTS_KEY},
+        **WAREHOUSE,
+    )
+
+    end = EmptyOperator(task_id="End_execution", doc_md="End of the run.")
+
+    chain(
+        begin,
+        [stage_events, stage_songs],
+        load_songplays,
+        [load_users, load_songs, load_artists, load_time],
+        quality,
+        end,
+    )

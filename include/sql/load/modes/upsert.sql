@@ -1,0 +1,18 @@
+{#- Merge by key, portable to Redshift and PostgreSQL: the new rows go to a private batch table,
+    the target's rows with the same key are deleted, and the batch is inserted (Redshift's
+    documented staging-table merge). The select decides which rows are new or changed. -#}
+LOCK TABLE {{ schema }}.{{ table }}{% if dialect == 'postgres' %} IN SHARE ROW EXCLUSIVE MODE{% endif %};
+
+CREATE TEMPORARY TABLE sparkify_merge (LIKE {{ schema }}.{{ table }});
+
+INSERT INTO sparkify_merge ({{ columns | join(', ') }})
+{% include select %};
+
+DELETE FROM {{ schema }}.{{ table }}
+USING sparkify_merge m
+WHERE {% for k in key %}{{ schema }}.{{ table }}.{{ k }} = m.{{ k }}{{ " AND " if not loop.last }}{% endfor %};
+
+INSERT INTO {{ schema }}.{{ table }} ({{ columns | join(', ') }})
+SELECT {{ columns | join(', ') }} FROM sparkify_merge;
+
+DROP TABLE sparkify_merge;

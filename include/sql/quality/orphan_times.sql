@@ -1,0 +1,4 @@
+-- songplays of the interval whose start_time is not in time.
+SELECT COUNT(*) FROM {{ schema }}.songplays sp
+LEFT JOIN {{ schema }}.time t ON t.start_time = sp.start_time
+WHERE sp.start_time >= %(interval_start)s AND sp.start_time < %(interval_end)s AND t.start_time IS NULL

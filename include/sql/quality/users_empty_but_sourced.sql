@@ -1,0 +1,4 @@
+SELECT CASE
+    WHEN EXISTS (SELECT 1 FROM {{ schema }}.staging_events WHERE userid IS NOT NULL AND userid <> ''
+                   AND ts < %(interval_end_ms)s)
+     AND NOT EXISTS (SELECT 1 FROM {{ schema }}.users) THEN 1 ELSE 0 END

@@ -1,0 +1,1 @@
+COPY sparkify_batch ({{ columns | join(', ') }}) FROM STDIN WITH (FORMAT csv)

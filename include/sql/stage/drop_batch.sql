@@ -1,0 +1,2 @@
+DROP TABLE sparkify_batch;
+DROP TABLE sparkify_batch_objects;

@@ -1,0 +1,1 @@
+SELECT listed_at FROM {{ schema }}.load_listing WHERE prefix = %(prefix)s;

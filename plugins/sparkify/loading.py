@@ -1,0 +1,126 @@
+"""What the fact and dimension loads share: the run's interval as bound parameters, and one
+transaction that replaces (``truncate_insert``) or merges (``upsert``) a table's rows."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from sparkify import settings
+from sparkify.tables import STAR_TABLES
+from sparkify.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from airflow.sdk import Context
+
+log = logging.getLogger(__name__)
+
+MODES = ("truncate_insert", "upsert")
+
+
+def interval_params(context: Context) -> dict[str, Any]:
+    """The run's data interval ``[start, end)`` as UTC timestamps and as epoch milliseconds."""
+    start = _naive_utc(context["data_interval_start"])
+    end = _naive_utc(context["data_interval_end"])
+    epoch = datetime(1970, 1, 1)
+    return {
+        "interval_start": start,
+        "interval_end": end,
+        "interval_start_ms": int((start - epoch).total_seconds() * 1000),
+        "interval_end_ms": int((end - epoch).total_seconds() * 1000),
+        "run_id": context["run_id"],
+    }
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def load_table(
+    *,
+    conn_id: str,
+    schema: str,
+    table: str,
+    select: str,
+    mode: str,
+    scope_column: str | None,
+    params: dict[str, Any],
+) -> int:
+    """Load ``schema.table`` from the SELECT in ``include/sql/<select>``, in one transaction.
+
+    Returns the table's row count in the interval (with ``scope_column``) or in all, after the load.
+    """
+    try:
+        settings.validate_identifier(schema, "schema")
+        settings.validate_identifier(table, "table")
+        if scope_column is not None:
+            settings.validate_identifier(scope_column, "scope_column")
+        if mode not in MODES:
+            raise settings.InvalidParam(f"mode={mode!r}: use one of {', '.join(MODES)}")
+        if table not in STAR_TABLES:
+            raise settings.InvalidParam(f"table={table!r} is not a star table ({', '.join(STAR_TABLES)})")
+    except settings.InvalidParam as err:
+        raise AirflowFailException(str(err)) from None
+    spec = STAR_TABLES[table]
+    wh = Warehouse(conn_id)
+    with wh.transaction() as tx:
+        tx.run_file(
+            f"load/modes/{mode}.sql",
+            params,
+            schema=schema,
+            table=table,
+            columns=spec.columns,
+            key=spec.key,
+            scope_column=scope_column,
+            select=select,
+        )
+        ((rows,),) = tx.fetch_file(
+            "load/count_rows.sql", params, schema=schema, table=table, scope_column=scope_column
+        )
+    log.info("%s.%s (%s): %d row(s)%s after the load", schema, table, mode, rows,
+             " in the interval" if scope_column else "")
+    return int(rows)
+
+
+class TableLoadOperator(BaseOperator):
+    """Base of the fact and dimension loads: a table, its SELECT file, a mode and a scope."""
+
+    template_fields: tuple[str, ...] = ("table", "schema", "select", "mode", "redshift_conn_id")
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        select: str,
+        mode: str,
+        scope_column: str | None,
+        schema: str = settings.DEFAULTS.schema,
+        redshift_conn_id: str = settings.DEFAULTS.redshift_conn_id,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.table = table
+        self.select = select
+        self.mode = mode
+        self.scope_column = scope_column
+        self.schema = schema
+        self.redshift_conn_id = redshift_conn_id
+
+    def execute(self, context: Context) -> int:
+        return load_table(
+            conn_id=self.redshift_conn_id,
+            schema=self.schema,
+            table=self.table,
+            select=self.select,
+            mode=self.mode,
+            scope_column=self.scope_column,
+            params=interval_params(context),
+        )

@@ -1,0 +1,113 @@
+"""``DataQualityOperator``: run declared checks, record every result, fail on errors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from sparkify import settings
+from sparkify.loading import interval_params
+from sparkify.quality import DEFAULT_CHECKS_FILE, Check, CheckDeclarationError, load_checks
+from sparkify.warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.operators.sql import SQLCheckResult
+    from airflow.sdk import Context
+
+_RESULTS_PER_INSERT = 200
+
+
+class DataQualityOperator(BaseOperator):
+    """Run data-quality checks on the warehouse and fail naming every failing check.
+
+    Each check is SQL that yields one value and an expectation on it (``equal_to``, ``geq_to``…),
+    declared per table in ``include/quality/checks.yaml`` in common-sql's vocabulary, or passed
+    as ``checks``. ``error`` checks fail the task without retries (rerunning does not fix data);
+    ``warn`` checks are logged and recorded, and pushed to XCom as ``warnings`` for alerting.
+    Every result is stored in ``quality_results``; ``check_results`` holds them as common-sql's
+    ``SQLCheckResult`` for listeners.
+
+    :param checks_file: YAML declarations (default ``include/quality/checks.yaml``).
+    :param checks: already compiled checks, instead of a file.
+    :param query_params: extra bound parameters for the checks' SQL (``events_key``, say).
+    """
+
+    template_fields: Sequence[str] = ("schema", "redshift_conn_id", "query_params", "checks_file")
+    ui_color = "#89DA59"
+
+    def __init__(
+        self,
+        *,
+        checks_file: str | None = None,
+        checks: list[Check] | None = None,
+        query_params: dict[str, Any] | None = None,
+        schema: str = settings.DEFAULTS.schema,
+        redshift_conn_id: str = settings.DEFAULTS.redshift_conn_id,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("retries", 0)
+        super().__init__(**kwargs)
+        self.checks_file = checks_file
+        self.checks = checks
+        self.query_params = query_params or {}
+        self.schema = schema
+        self.redshift_conn_id = redshift_conn_id
+        self.check_results: list[SQLCheckResult] = []
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        try:
+            settings.validate_identifier(self.schema, "schema")
+            checks = self.checks if self.checks is not None else load_checks(self.checks_file or DEFAULT_CHECKS_FILE)
+        except (settings.InvalidParam, CheckDeclarationError) as err:
+            raise AirflowFailException(str(err)) from None
+        params = {**interval_params(context), **self.query_params}
+        wh = Warehouse(self.redshift_conn_id)
+        outcomes: list[tuple[Check, Any, bool]] = []
+        with wh.transaction() as tx:
+            for check in checks:
+                rows = tx.fetch_file(check.template, params, schema=self.schema, **check.context)
+                actual = rows[0][0] if rows else None
+                outcomes.append((check, actual, check.evaluate(actual)))
+            self._record(tx, outcomes, params, context)
+        self.check_results = [check.result(actual, passed) for check, actual, passed in outcomes]
+
+        failed = [(c, a) for c, a, ok in outcomes if not ok and c.severity == "error"]
+        warned = [(c, a) for c, a, ok in outcomes if not ok and c.severity == "warn"]
+        for check, actual in warned:
+            self.log.warning("Data-quality WARNING %s", _describe(check, actual))
+        context["ti"].xcom_push(key="warnings", value=[_describe(c, a) for c, a in warned])
+        self.log.info(
+            "%d check(s): %d passed, %d failed (error), %d warning(s)",
+            len(outcomes), len(outcomes) - len(failed) - len(warned), len(failed), len(warned),
+        )
+        if failed:
+            lines = "\n".join(f"  - {_describe(c, a)}" for c, a in failed)
+            raise AirflowFailException(f"{len(failed)} data-quality check(s) failed:\n{lines}")
+        return {"checks": len(outcomes), "failed": 0, "warnings": len(warned)}
+
+    def _record(self, tx: Any, outcomes: list[tuple[Check, Any, bool]], params: dict[str, Any], context: Context) -> None:
+        base = {
+            "run_id": params["run_id"],
+            "dag_id": context["dag"].dag_id,
+            "interval_start": params["interval_start"],
+            "interval_end": params["interval_end"],
+            "checked_at": datetime.now(UTC).replace(tzinfo=None),
+        }
+        for start in range(0, len(outcomes), _RESULTS_PER_INSERT):
+            part = outcomes[start : start + _RESULTS_PER_INSERT]
+            values = dict(base)
+            for i, (check, actual, passed) in enumerate(part):
+                values.update({
+                    f"n{i}": check.name, f"t{i}": check.table, f"c{i}": check.column, f"s{i}": check.severity,
+                    f"a{i}": None if actual is None else str(actual), f"x{i}": check.expected_text(), f"p{i}": passed,
+                })
+            tx.run_file("quality/record_results.sql", values, schema=self.schema, count=len(part))
+
+
+def _describe(check: Check, actual: Any) -> str:
+    where = check.table + (f".{check.column}" if check.column else "")
+    return f"{check.name} [{check.severity}] on {where}: actual {actual}, expected {check.expected_text()}"

@@ -1,0 +1,394 @@
+"""``StageToRedshiftOperator``: copy JSON objects from S3 into a staging table, incrementally.
+
+On a Redshift connection it issues one ``COPY … FORMAT AS JSON … MANIFEST`` listing only the
+objects that are new or changed since they were last staged. On a PostgreSQL connection (the
+local stand-in) it reads the same objects through ``S3Hook`` and bulk-loads them with
+``COPY … FROM STDIN``, giving the rows Redshift's COPY would give (see :mod:`sparkify.jsonload`).
+
+Either way a run's staging is one transaction: the manifest table ``load_manifest`` is locked,
+the objects are loaded into a private batch table, the staging rows of those objects are
+replaced, and the manifest records each object's ETag and size. A failure leaves the staging
+table and the manifest as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from sparkify import jsonload, settings
+from sparkify.s3 import S3, S3Object, SourceMissing
+from sparkify.tables import STAGING_COLUMNS
+from sparkify.warehouse import POSTGRES, Session, Warehouse, redact
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+_S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
+_JSON_FORMATS = ("auto", "auto ignorecase")
+_STREAM_ALONE_BYTES = 8 << 20  # objects larger than this are streamed one at a time
+_OBJECTS_PER_INSERT = 500
+
+
+class SourceNotReady(AirflowException):
+    """The run's source object is not there yet; retried until the grace period ends."""
+
+
+class StageToRedshiftOperator(BaseOperator):
+    """Stage S3 JSON into ``schema.table``: one object (``s3_key``) or a prefix (``s3_prefix``).
+
+    :param table: staging table to load.
+    :param s3_bucket: source bucket.
+    :param s3_key: one object, e.g. the run's daily log file (templated). If it does not exist
+        or is empty, the task retries while the run's interval ended less than ``grace_hours``
+        ago, and fails without retrying after that.
+    :param s3_prefix: all ``*.json`` objects under a prefix, e.g. ``song_data``. The prefix is
+        listed at most once every ``listing_period_hours``; between listings the task does nothing.
+    :param json_format: ``'auto'``, ``'auto ignorecase'`` or ``s3://bucket/key`` of a JSONPaths file.
+    :param region: the bucket's region, for Redshift's COPY.
+    :param source_key_column: column that records each row's object, so a changed object's rows
+        are replaced; or ``None``.
+    :param dedupe_key: column whose value identifies a row across objects (``song_id``); rows
+        of a re-staged object replace the rows with the same key.
+    :param hour_counts: record per-hour event counts of each object in ``load_manifest_hours``.
+    :param manifest_bucket: writable bucket for Redshift COPY manifests (Redshift only).
+    :param manifest_prefix: key prefix for those manifests.
+    """
+
+    template_fields: Sequence[str] = (
+        "table",
+        "schema",
+        "s3_bucket",
+        "s3_key",
+        "s3_prefix",
+        "json_format",
+        "region",
+        "redshift_conn_id",
+        "aws_conn_id",
+        "manifest_bucket",
+        "manifest_prefix",
+        "listing_period_hours",
+        "grace_hours",
+    )
+    ui_color = "#358140"
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        s3_bucket: str,
+        s3_key: str | None = None,
+        s3_prefix: str | None = None,
+        json_format: str = "auto",
+        schema: str = settings.DEFAULTS.schema,
+        region: str = settings.DEFAULTS.region,
+        redshift_conn_id: str = settings.DEFAULTS.redshift_conn_id,
+        aws_conn_id: str = settings.DEFAULTS.aws_conn_id,
+        source_key_column: str | None = None,
+        dedupe_key: str | None = None,
+        hour_counts: bool = False,
+        manifest_bucket: str = settings.DEFAULTS.manifest_bucket,
+        manifest_prefix: str = settings.DEFAULTS.manifest_prefix,
+        listing_period_hours: float | str = settings.DEFAULTS.song_listing_period_hours,
+        grace_hours: float | str = settings.DEFAULTS.events_grace_hours,
+        fetch_threads: int = 16,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.table = table
+        self.schema = schema
+        self.s3_bucket = s3_bucket
+        self.s3_key = s3_key
+        self.s3_prefix = s3_prefix
+        self.json_format = json_format
+        self.region = region
+        self.redshift_conn_id = redshift_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.source_key_column = source_key_column
+        self.dedupe_key = dedupe_key
+        self.hour_counts = hour_counts
+        self.manifest_bucket = manifest_bucket
+        self.manifest_prefix = manifest_prefix
+        self.listing_period_hours = listing_period_hours
+        self.grace_hours = grace_hours
+        self.fetch_threads = fetch_threads
+
+    # -- what the task does -------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._validate()
+        wh = Warehouse(self.redshift_conn_id)
+        s3 = S3(self.aws_conn_id, threads=self.fetch_threads)
+        now = datetime.now(UTC).replace(tzinfo=None)
+
+        if self.s3_key:
+            candidates = [self._single_object(s3, context)]
+        else:
+            candidates = self._listing(wh, s3, now)
+            if candidates is None:
+                return {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
+
+        run_id = context["run_id"]
+        with wh.transaction() as tx:
+            tx.run_file("stage/lock_manifest.sql", schema=self.schema)
+            known = {
+                key: (etag, size)
+                for key, etag, size in tx.fetch_file(
+                    "stage/manifest_entries.sql", {"source": self.table}, schema=self.schema
+                )
+            }
+            todo = [o for o in candidates if known.get(o.key) != (o.etag, o.size)]
+            if self.s3_prefix:
+                tx.run_file(
+                    "stage/record_listing.sql",
+                    {"prefix": self.s3_prefix, "listed_at": now, "object_count": len(candidates)},
+                    schema=self.schema,
+                )
+            if not todo:
+                self.log.info("All %d object(s) already staged unchanged; nothing to copy", len(candidates))
+                return {"listed": bool(self.s3_prefix), "staged_objects": 0, "fetched_objects": 0,
+                        "list_calls": s3.list_calls}
+            self.log.info(
+                "Staging %d new or changed object(s) of %d into %s.%s",
+                len(todo), len(candidates), self.schema, self.table,
+            )
+            tx.run_file("stage/create_batch.sql", schema=self.schema, table=self.table)
+            if tx.dialect == POSTGRES:
+                rows = self._copy_postgres(tx, s3, todo)
+            else:
+                rows = self._copy_redshift(tx, s3, todo, context)
+            self._record_objects(tx, todo, rows)
+            if self.hour_counts:
+                tx.run_file("stage/events_hour_counts.sql", schema=self.schema)
+            tx.run_file(
+                "stage/replace_rows.sql",
+                {"source": self.table, "staged_at": now, "run_id": run_id},
+                schema=self.schema,
+                table=self.table,
+                source_key_column=self.source_key_column,
+                dedupe_key=self.dedupe_key,
+            )
+            tx.run_file("stage/drop_batch.sql")
+        total = sum(r or 0 for r in rows.values())
+        self.log.info("Staged %d row(s) from %d object(s) into %s.%s", total, len(todo), self.schema, self.table)
+        return {"listed": bool(self.s3_prefix), "staged_objects": len(todo), "rows": total,
+                "fetched_objects": s3.get_calls, "list_calls": s3.list_calls}
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _validate(self) -> None:
+        try:
+            settings.validate_identifier(self.table, "table")
+            settings.validate_identifier(self.schema, "schema")
+            settings.validate_bucket(self.s3_bucket)
+            settings.validate_conn_id(self.redshift_conn_id, "redshift_conn_id")
+            settings.validate_conn_id(self.aws_conn_id, "aws_conn_id")
+            if bool(self.s3_key) == bool(self.s3_prefix):
+                raise settings.InvalidParam("give exactly one of s3_key and s3_prefix")
+            if self.s3_key:
+                self.s3_key = settings.validate_prefix(self.s3_key, "s3_key")
+            else:
+                self.s3_prefix = settings.validate_prefix(self.s3_prefix, "s3_prefix")
+            for name in ("source_key_column", "dedupe_key"):
+                if getattr(self, name) is not None:
+                    settings.validate_identifier(getattr(self, name), name)
+            if self.json_format not in _JSON_FORMATS and not _S3_URI.match(self.json_format):
+                raise settings.InvalidParam(
+                    f"json_format={self.json_format!r}: use 'auto', 'auto ignorecase' or s3://bucket/jsonpaths.json"
+                )
+            if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", self.region):
+                raise settings.InvalidParam(f"region={self.region!r} is not an AWS region name")
+            self.listing_period_hours = _non_negative(self.listing_period_hours, "listing_period_hours")
+            self.grace_hours = _non_negative(self.grace_hours, "grace_hours")
+            if self.manifest_bucket:
+                settings.validate_bucket(self.manifest_bucket, "manifest_bucket")
+            self.manifest_prefix = settings.validate_prefix(self.manifest_prefix, "manifest_prefix")
+        except settings.InvalidParam as err:
+            raise AirflowFailException(f"{self.task_id}: {err}") from None
+
+    def _single_object(self, s3: S3, context: Context) -> S3Object:
+        obj = s3.head(self.s3_bucket, self.s3_key)
+        if obj is not None and obj.size > 0:
+            return obj
+        state = "does not exist" if obj is None else "is empty"
+        uri = f"s3://{self.s3_bucket}/{self.s3_key}"
+        deadline = context["data_interval_end"] + timedelta(hours=self.grace_hours)
+        if datetime.now(UTC) < deadline:
+            raise SourceNotReady(
+                f"{uri} {state} yet; the task retries until {deadline.isoformat()} "
+                f"({self.grace_hours:g} h after the interval ends), then fails"
+            )
+        raise AirflowFailException(
+            f"{uri} {state}, and the run's interval ended more than {self.grace_hours:g} h ago: "
+            "the source is missing. Once the file is delivered, clear this run to load it."
+        )
+
+    def _listing(self, wh: Warehouse, s3: S3, now: datetime) -> list[S3Object] | None:
+        with wh.transaction() as tx:
+            row = tx.fetch_file("stage/listing_age.sql", {"prefix": self.s3_prefix}, schema=self.schema)
+        if row and now - row[0][0] < timedelta(hours=self.listing_period_hours):
+            self.log.info(
+                "s3://%s/%s/ was listed at %s; it is listed again %g h after that. Nothing to do.",
+                self.s3_bucket, self.s3_prefix, row[0][0].isoformat(), self.listing_period_hours,
+            )
+            return None
+        objects = s3.list(self.s3_bucket, self.s3_prefix)
+        self.log.info("Listed %d object(s) under s3://%s/%s/ in %d call(s)",
+                      len(objects), self.s3_bucket, self.s3_prefix, s3.list_calls)
+        return objects
+
+    def _jsonpaths(self, s3: S3) -> list[tuple[str | int, ...]] | None:
+        match = _S3_URI.match(self.json_format)
+        if not match:
+            return None
+        try:
+            document = s3.read(match.group(1), match.group(2))
+        except SourceMissing as err:
+            raise AirflowFailException(f"JSONPaths file: {err}") from None
+        try:
+            return jsonload.parse_jsonpaths(document, self.json_format)
+        except jsonload.SourceDataError as err:
+            raise AirflowFailException(str(err)) from None
+
+    def _columns(self, tx: Session) -> list[jsonload.Column]:
+        rows = tx.fetch_file("stage/table_columns.sql", {"schema": self.schema, "table": self.table})
+        if not rows:
+            raise AirflowFailException(f"table {self.schema}.{self.table} does not exist: create the tables first")
+        columns = []
+        for name, data_type, width in rows:
+            if name == self.source_key_column:
+                continue
+            kind = data_type if data_type in ("integer", "bigint", "smallint", "double precision",
+                                               "real", "numeric", "boolean") else "text"
+            columns.append(jsonload.Column(name, kind, width if data_type == "character varying" else None))
+        return columns
+
+    def _copy_postgres(self, tx: Session, s3: S3, todo: list[S3Object]) -> dict[str, int]:
+        columns = self._columns(tx)
+        jsonpaths = self._jsonpaths(s3)
+        extract = jsonload.make_extractor(columns, self.json_format, jsonpaths, self.json_format)
+        copy_columns = [c.name for c in columns] + ([self.source_key_column] if self.source_key_column else [])
+        rows: dict[str, int] = {}
+
+        def encode(obj: S3Object, chunks) -> Iterator[bytes]:
+            uri = f"s3://{self.s3_bucket}/{obj.key}"
+            counter = [0]
+            extra = (obj.key,) if self.source_key_column else ()
+            yield from jsonload.encode_rows(
+                jsonload.iter_json_objects(chunks, uri), columns, extract, uri, extra, counter=counter
+            )
+            rows[obj.key] = counter[0]
+
+        def encode_small(obj: S3Object) -> bytes:
+            return b"".join(encode(obj, [s3.read(self.s3_bucket, obj.key)]))
+
+        def chunks() -> Iterator[bytes]:
+            large = [o for o in todo if o.size > _STREAM_ALONE_BYTES]
+            small = [o for o in todo if o.size <= _STREAM_ALONE_BYTES]
+            for obj in large:  # streamed: memory stays flat however large the file
+                yield from encode(obj, s3.stream(self.s3_bucket, obj.key, obj.etag))
+            if len(small) == 1:
+                yield from encode(small[0], s3.stream(self.s3_bucket, small[0].key, small[0].etag))
+            else:  # many small objects: fetched and parsed concurrently, a bounded window ahead
+                yield from s3.map_bounded(encode_small, small)
+
+        sql = _render_one(tx, "stage/copy_postgres.sql", columns=copy_columns)
+        try:
+            tx.copy_from_chunks(sql, chunks())
+        except (jsonload.SourceDataError, SourceMissing) as err:
+            raise AirflowFailException(f"{self.task_id}: {err}. Nothing was staged.") from None
+        return rows
+
+    def _copy_redshift(
+        self, tx: Session, s3: S3, todo: list[S3Object], context: Context
+    ) -> dict[str, int | None]:
+        if not self.manifest_bucket:
+            raise AirflowFailException(
+                "manifest_bucket is required on Redshift: COPY reads its object list from a manifest "
+                "written there (the source bucket may be read-only)"
+            )
+        credentials = self._credentials(s3)
+        safe_run = re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
+        base = f"{self.manifest_prefix}/{context['dag'].dag_id}/{safe_run}/{self.task_id}"
+        # With a source-key column, one COPY per object so each row can be told its object;
+        # without one, a single COPY of every new or changed object.
+        groups = [[o] for o in todo] if self.source_key_column else [todo]
+        rows: dict[str, int | None] = {}
+        for number, group in enumerate(groups):
+            manifest = {
+                "entries": [
+                    {"url": f"s3://{self.s3_bucket}/{o.key}", "mandatory": True, "meta": {"content_length": o.size}}
+                    for o in group
+                ]
+            }
+            key = f"{base}-{number}.manifest"
+            s3.put(self.manifest_bucket, key, json.dumps(manifest).encode())
+            sql = _render_one(
+                tx,
+                "stage/copy_redshift.sql",
+                columns=self._redshift_columns(),
+                manifest_url=_literal(f"s3://{self.manifest_bucket}/{key}"),
+                credentials=_literal(credentials),
+                json_format=_literal(self.json_format),
+                region=_literal(self.region),
+            )
+            self.log.info("Running %s", redact(sql))
+            try:
+                tx.execute(sql)
+            except Exception as err:
+                raise AirflowException(f"COPY into {self.table} failed: {redact(str(err))}") from None
+            (copied,) = tx.fetchone("SELECT pg_last_copy_count()")
+            if self.source_key_column:
+                tx.run_file("stage/set_batch_source_key.sql", {"s3_key": group[0].key},
+                            source_key_column=self.source_key_column)
+            for o in group:
+                rows[o.key] = copied if len(group) == 1 else None
+        return rows
+
+    def _redshift_columns(self) -> list[str]:
+        if self.table not in STAGING_COLUMNS:
+            raise AirflowFailException(f"{self.table} is not a staging table ({', '.join(STAGING_COLUMNS)})")
+        return [c for c in STAGING_COLUMNS[self.table] if c != self.source_key_column]
+
+    def _credentials(self, s3: S3) -> str:
+        from airflow.providers.amazon.aws.utils.redshift import build_credentials_block
+
+        connection = s3.hook.get_connection(self.aws_conn_id) if self.aws_conn_id else None
+        if connection and connection.extra_dejson.get("role_arn"):
+            return f"aws_iam_role={connection.extra_dejson['role_arn']}"
+        return build_credentials_block(s3.hook.get_credentials())
+
+    def _record_objects(self, tx: Session, todo: list[S3Object], rows: dict[str, int | None]) -> None:
+        for start in range(0, len(todo), _OBJECTS_PER_INSERT):
+            part = todo[start : start + _OBJECTS_PER_INSERT]
+            params: dict[str, Any] = {}
+            for i, o in enumerate(part):
+                params.update({f"k{i}": o.key, f"e{i}": o.etag, f"s{i}": o.size, f"r{i}": rows.get(o.key)})
+            tx.run_file("stage/add_batch_objects.sql", params, count=len(part))
+
+
+def _render_one(tx: Session, template: str, **context: Any) -> str:
+    from sparkify.warehouse import render
+
+    return render(template, dialect=tx.dialect, **context).strip().rstrip(";")
+
+
+def _literal(value: str) -> str:
+    """Escape a value for a single-quoted SQL literal (Redshift's COPY takes no parameters)."""
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _non_negative(value: float | str, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise settings.InvalidParam(f"{name}={value!r} is not a number") from None
+    if number < 0:
+        raise settings.InvalidParam(f"{name}={value!r} must not be negative")
+    return number

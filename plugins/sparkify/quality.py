@@ -1,0 +1,176 @@
+"""Data-quality checks declared in ``include/quality/checks.yaml``, compiled to SQL.
+
+The vocabulary and the column-check SQL are common-sql's (``SQLColumnCheckOperator``,
+``SQLTableCheckOperator``); results are common-sql's ``SQLCheckResult`` records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from airflow.providers.common.sql.operators.sql import SQLCheckResult, SQLColumnCheckOperator
+
+from sparkify import settings
+
+COMPARISONS = ("equal_to", "greater_than", "geq_to", "less_than", "leq_to")
+SEVERITIES = ("error", "warn")
+DEFAULT_CHECKS_FILE = settings.INCLUDE_DIR / "quality" / "checks.yaml"
+
+
+class CheckDeclarationError(ValueError):
+    """A checks file that cannot be compiled; the message names the file and the check."""
+
+
+@dataclass
+class Check:
+    """One compiled check: the SQL file to render and what its single value must satisfy."""
+
+    name: str
+    table: str
+    check_type: str
+    template: str
+    expect: dict[str, Any]
+    severity: str = "error"
+    column: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def evaluate(self, actual: Any) -> bool:
+        """Compare ``actual`` with the expectation, as common-sql's column checks do."""
+        if actual is None:
+            # An empty scope gives NULL for min/max: nothing to violate, as common-sql's accept_none.
+            return self.check_type in ("min", "max")
+        tolerance = self.expect.get("tolerance")
+        actual = float(actual) if not isinstance(actual, bool) else float(actual)
+
+        def low(bound: float) -> float:
+            return bound - abs(bound) * tolerance if tolerance is not None else bound
+
+        def high(bound: float) -> float:
+            return bound + abs(bound) * tolerance if tolerance is not None else bound
+
+        ok = True
+        if "equal_to" in self.expect:
+            bound = self.expect["equal_to"]
+            ok = low(bound) <= actual <= high(bound)
+        if "geq_to" in self.expect:
+            ok = ok and actual >= low(self.expect["geq_to"])
+        if "greater_than" in self.expect:
+            ok = ok and actual > low(self.expect["greater_than"])
+        if "leq_to" in self.expect:
+            ok = ok and actual <= high(self.expect["leq_to"])
+        if "less_than" in self.expect:
+            ok = ok and actual < high(self.expect["less_than"])
+        return ok
+
+    def expected_text(self) -> str:
+        symbols = {"equal_to": "=", "greater_than": ">", "geq_to": ">=", "less_than": "<", "leq_to": "<="}
+        parts = [f"{symbols[k]} {self.expect[k]:g}" for k in COMPARISONS if k in self.expect]
+        text = " and ".join(parts)
+        if self.expect.get("tolerance") is not None:
+            text += f" (tolerance {self.expect['tolerance']:g})"
+        return text
+
+    def result(self, actual: Any, passed: bool) -> SQLCheckResult:
+        return SQLCheckResult(
+            name=self.name,
+            check_type=self.check_type,
+            success=passed,
+            severity=self.severity,
+            column=self.column,
+            table=self.table,
+            expected=self.expected_text(),
+            actual=None if actual is None else _format(actual),
+        )
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def load_checks(path: Path | str = DEFAULT_CHECKS_FILE) -> list[Check]:
+    """Read and compile a checks file; raise :class:`CheckDeclarationError` naming what is wrong."""
+    path = Path(path)
+    try:
+        document = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise CheckDeclarationError(f"{path}: cannot read the checks ({err})") from None
+    if not isinstance(document, dict) or not isinstance(document.get("tables"), dict):
+        raise CheckDeclarationError(f"{path}: expected a mapping with a 'tables' key")
+    checks: list[Check] = []
+    for table, spec in document["tables"].items():
+        where = f"{path}: tables.{table}"
+        _identifier(table, where)
+        spec = spec or {}
+        scope = spec.get("scope_column")
+        if scope is not None:
+            _identifier(scope, f"{where}.scope_column")
+        for column, column_checks in (spec.get("columns") or {}).items():
+            _identifier(column, f"{where}.columns.{column}")
+            for check_type, values in (column_checks or {}).items():
+                name = f"{table}_{column}_{check_type}"
+                if check_type not in SQLColumnCheckOperator.column_checks:
+                    raise CheckDeclarationError(
+                        f"{where}.columns.{column}: unknown check {check_type!r} "
+                        f"(use {', '.join(SQLColumnCheckOperator.column_checks)})"
+                    )
+                expect, severity = _expectation(values, f"{where}.columns.{column}.{check_type}")
+                expression = SQLColumnCheckOperator.column_checks[check_type].format(column=column)
+                checks.append(Check(name, table, check_type, "quality/column_check.sql", expect, severity, column,
+                                    {"expression": expression, "table": table, "scope_column": scope}))
+        for name, values in (spec.get("table_checks") or {}).items():
+            _identifier(name, f"{where}.table_checks")
+            statement = (values or {}).get("check_statement")
+            if not isinstance(statement, str) or not statement.strip():
+                raise CheckDeclarationError(f"{where}.table_checks.{name}: needs a check_statement")
+            severity = (values or {}).get("severity", "error")
+            _severity(severity, f"{where}.table_checks.{name}")
+            checks.append(Check(name, table, "table_check", "quality/table_check.sql", {"equal_to": 1}, severity,
+                                None, {"check_statement": statement, "table": table, "scope_column": scope}))
+        for name, values in (spec.get("sql_checks") or {}).items():
+            _identifier(name, f"{where}.sql_checks")
+            values = dict(values or {})
+            template = values.pop("sql", None)
+            if not isinstance(template, str) or not (settings.SQL_DIR / template).is_file():
+                raise CheckDeclarationError(f"{where}.sql_checks.{name}: sql file {template!r} not found under include/sql")
+            expect, severity = _expectation(values, f"{where}.sql_checks.{name}")
+            checks.append(Check(name, table, "sql_check", template, expect, severity, values.get("column")))
+    names = [c.name for c in checks]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise CheckDeclarationError(f"{path}: check names must be unique; repeated: {', '.join(duplicates)}")
+    return checks
+
+
+def _expectation(values: Any, where: str) -> tuple[dict[str, Any], str]:
+    if not isinstance(values, dict):
+        raise CheckDeclarationError(f"{where}: expected a mapping of comparisons")
+    values = dict(values)
+    severity = values.pop("severity", "error")
+    values.pop("column", None)
+    _severity(severity, where)
+    unknown = set(values) - set(COMPARISONS) - {"tolerance"}
+    if unknown:
+        raise CheckDeclarationError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}")
+    if not set(values) & set(COMPARISONS):
+        raise CheckDeclarationError(f"{where}: needs one of {', '.join(COMPARISONS)}")
+    for key, value in values.items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise CheckDeclarationError(f"{where}.{key}: {value!r} is not a number")
+    return values, severity
+
+
+def _severity(value: Any, where: str) -> None:
+    if value not in SEVERITIES:
+        raise CheckDeclarationError(f"{where}: severity {value!r} is not one of {', '.join(SEVERITIES)}")
+
+
+def _identifier(value: Any, where: str) -> None:
+    try:
+        settings.validate_identifier(value, where)
+    except settings.InvalidParam as err:
+        raise CheckDeclarationError(str(err)) from None

@@ -1,0 +1,124 @@
+"""The one place that knows how to reach S3: through the amazon provider's ``S3Hook``.
+
+The AWS connection decides where S3 is: the real service, or a local S3-compatible server
+through the connection's ``{"endpoint_url": ...}`` extra.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+FETCH_THREADS = 16
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class S3Object:
+    key: str
+    etag: str
+    size: int
+
+
+class SourceMissing(LookupError):
+    """An S3 object the run needs does not exist (or is empty)."""
+
+
+class S3:
+    """S3 for one AWS connection, with a connection pool sized for parallel GETs."""
+
+    def __init__(self, aws_conn_id: str | None, *, threads: int = FETCH_THREADS) -> None:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        self.hook = S3Hook(
+            aws_conn_id=aws_conn_id,
+            config=Config(max_pool_connections=max(10, threads * 2), retries={"max_attempts": 5, "mode": "standard"}),
+        )
+        self.threads = threads
+        self.list_calls = 0
+        self.get_calls = 0
+        self._client = None
+
+    @property
+    def client(self):
+        if self._client is None:
+            self._client = self.hook.get_conn()
+        return self._client
+
+    def head(self, bucket: str, key: str) -> S3Object | None:
+        try:
+            response = self.client.head_object(Bucket=bucket, Key=key)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return S3Object(key, response["ETag"].strip('"'), int(response["ContentLength"]))
+
+    def list(self, bucket: str, prefix: str, suffix: str = ".json") -> list[S3Object]:
+        """Every object under ``prefix/`` whose key ends with ``suffix``."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        objects = []
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
+            self.list_calls += 1
+            for item in page.get("Contents", []):
+                if item["Key"].endswith(suffix):
+                    objects.append(S3Object(item["Key"], item["ETag"].strip('"'), int(item["Size"])))
+        return objects
+
+    def read(self, bucket: str, key: str) -> bytes:
+        self.get_calls += 1
+        try:
+            return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
+            raise
+
+    def stream(self, bucket: str, key: str, etag: str | None = None) -> Iterator[bytes]:
+        """The object's bytes in chunks, so a large file never sits in memory whole.
+
+        With ``etag``, the read fails if the object changed since it was listed (If-Match).
+        """
+        self.get_calls += 1
+        kwargs = {"IfMatch": f'"{etag}"'} if etag else {}
+        try:
+            body = self.client.get_object(Bucket=bucket, Key=key, **kwargs)["Body"]
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code")
+            if code in ("404", "NoSuchKey"):
+                raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
+            if code in ("412", "PreconditionFailed"):
+                raise RuntimeError(f"s3://{bucket}/{key} changed while it was being staged; retry") from None
+            raise
+        try:
+            yield from body.iter_chunks(CHUNK_BYTES)
+        finally:
+            body.close()
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=bucket, Key=key, Body=data)
+
+    def map_bounded(self, func: Callable[[S3Object], T], objects: Iterable[S3Object]) -> Iterator[T]:
+        """Apply ``func`` to objects on a thread pool, yielding results in order, few in flight.
+
+        At most ``2 * threads`` results are held at once, so memory stays flat however many
+        objects there are.
+        """
+        window = self.threads * 2
+        with ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="s3-fetch") as pool:
+            pending: list[Future[T]] = []
+            for obj in objects:
+                pending.append(pool.submit(func, obj))
+                if len(pending) >= window:
+                    yield pending.pop(0).result()
+            for future in pending:
+                yield future.result()
