@@ -1,0 +1,50 @@
+# Sparkify pipelines. `make run` loads a window through Airflow's scheduler on a local stack;
+# `make test` runs the tests. Both install what they need into .venv from the lock file.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+UV_VERSION := 0.13.8
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run up down clean test lint bench lock tables analysis
+
+install: $(STAMP)
+
+$(STAMP): requirements-dev.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements-dev.lock
+	@touch $(STAMP)
+
+# make run [START=2018-11-05] [END=2018-11-06] [SOURCE=../shared/data/sparkify] [WAREHOUSE_URL=postgresql://…]
+run: install
+	$(PY) -m sparkify.local.runner run
+
+up: install
+	$(PY) -m sparkify.local.runner up
+
+down: install
+	$(PY) -m sparkify.local.runner down
+
+clean:
+	-@test -x $(PY) && $(PY) -m sparkify.local.runner down >/dev/null 2>&1 || true
+	rm -rf .state
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) scripts/bench.py $(BENCH_ARGS)
+
+analysis: install
+	$(PY) -m sparkify.analysis
+
+# Re-resolve the pins after editing pyproject.toml.
+lock:
+	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet "uv==$(UV_VERSION)"; }
+	$(VENV)/bin/uv pip compile pyproject.toml --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --quiet --extra local --extra dev --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements-dev.lock

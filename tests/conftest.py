@@ -1,0 +1,204 @@
+"""Shared fixtures: a real PostgreSQL server, moto's real S3 server, and an Airflow home.
+
+Everything starts on 127.0.0.1 with free ports and stops at the end of the session. Run as
+root (CI), PostgreSQL runs as an unprivileged user (see sparkify.local.pgserver).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("SPARKIFY_SHARED_DATA", ROOT.parent / "shared" / "data" / "sparkify"))
+
+# One scratch folder per session; world-traversable so an unprivileged PostgreSQL can use it.
+SCRATCH = Path(tempfile.mkdtemp(prefix="sparkify-tests-"))
+SCRATCH.chmod(0o755)
+
+# Airflow reads its configuration at import: set it before anything imports airflow.
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(SCRATCH / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        "SPARKIFY_S3_BUCKET": "sparkify-tests",
+    }
+)
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "dags")]
+
+from sparkify.local.pgserver import PostgresServer  # noqa: E402
+from sparkify.local.s3server import MotoServer  # noqa: E402
+
+
+def real_data() -> Path:
+    """The public Sparkify data beside the project, or skip saying where it was looked for."""
+    if not (SHARED_DATA / "log_data").is_dir() or not (SHARED_DATA / "song_data").is_dir():
+        pytest.skip(f"the real Sparkify data is missing: expected it in {SHARED_DATA} (set SPARKIFY_SHARED_DATA)")
+    return SHARED_DATA
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PostgresServer]:
+    server = PostgresServer(SCRATCH / "pg" / "data").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@dataclass
+class Database:
+    """A throwaway database on the test server, reachable as the Airflow connection ``redshift``."""
+
+    url: str
+    name: str
+
+    def connect(self):
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True)
+
+    def query(self, sql: str, params=None) -> list[tuple]:
+        with self.connect() as conn:
+            return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+
+    def scalar(self, sql: str, params=None):
+        rows = self.query(sql, params)
+        return rows[0][0] if rows else None
+
+
+def create_database(server: PostgresServer, template: str | None = None) -> Database:
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:10]
+    with psycopg.connect(server.url(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    return Database(server.url(name), name)
+
+
+@pytest.fixture(scope="session")
+def tables_template(pg_server) -> str:
+    """A database with every table created, cloned by each test that needs an empty warehouse."""
+    db = create_database(pg_server)
+    env = {**os.environ, "AIRFLOW_CONN_REDSHIFT": db.url}
+    subprocess.run(
+        [sys.executable, "-m", "sparkify.tables", "create", "--conn-id", "redshift"],
+        check=True, env=env, cwd=ROOT, capture_output=True,
+    )
+    return db.name
+
+
+@pytest.fixture
+def warehouse(pg_server, tables_template, monkeypatch) -> Database:
+    """An empty warehouse (all tables created) as the ``redshift`` connection."""
+    db = create_database(pg_server, template=tables_template)
+    monkeypatch.setenv("AIRFLOW_CONN_REDSHIFT", db.url)
+    return db
+
+
+@pytest.fixture
+def empty_database(pg_server, monkeypatch) -> Database:
+    """A database with no tables, as the ``redshift`` connection."""
+    db = create_database(pg_server)
+    monkeypatch.setenv("AIRFLOW_CONN_REDSHIFT", db.url)
+    return db
+
+
+# -- S3 (moto's server) ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    server = MotoServer(log_file=SCRATCH / "moto.log").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def aws_connection(endpoint: str, **extra) -> str:
+    return json.dumps(
+        {
+            "conn_type": "aws",
+            "login": "testing",
+            "password": "testing-secret-key",
+            "extra": {"endpoint_url": endpoint, "region_name": "us-west-2", **extra},
+        }
+    )
+
+
+@dataclass
+class Bucket:
+    """A fresh bucket on moto's server, reachable as the Airflow connection ``aws``."""
+
+    name: str
+    client: object
+
+    def put(self, key: str, body: bytes | str) -> None:
+        self.client.put_object(Bucket=self.name, Key=key, Body=body.encode() if isinstance(body, str) else body)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.name, Key=key)
+
+    def upload(self, root: Path, paths: list[Path], threads: int = 8) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        def one(path: Path) -> None:
+            self.client.upload_file(str(path), self.name, path.relative_to(root).as_posix())
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, paths))
+
+
+def s3_client(endpoint: str):
+    import boto3
+
+    return boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id="testing",
+        aws_secret_access_key="testing-secret-key", region_name="us-west-2",
+    )
+
+
+def create_bucket(endpoint: str, name: str | None = None) -> Bucket:
+    client = s3_client(endpoint)
+    name = name or "t-" + uuid.uuid4().hex[:12]
+    client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    return Bucket(name, client)
+
+
+@pytest.fixture
+def bucket(moto_server, monkeypatch) -> Bucket:
+    monkeypatch.setenv("AIRFLOW_CONN_AWS", aws_connection(moto_server.endpoint))
+    return create_bucket(moto_server.endpoint)
+
+
+# -- Airflow ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Airflow's metadata database (SQLite in the scratch folder), migrated once per session."""
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=os.environ.copy()
+    )
