@@ -86,9 +86,9 @@ with DAG(
         ),
     },
 ) as dag:
-    begin = EmptyOperator(task_id="Begin_execution", doc_md="Start of the run.")
+    Begin_execution = EmptyOperator(task_id="Begin_execution", doc_md="Start of the run.")
 
-    stage_events = StageToRedshiftOperator(
+    Stage_events = StageToRedshiftOperator(
         task_id="Stage_events",
         doc_md="Copy the run's daily event log into `staging_events` (JSONPaths), if new or changed.",
         table="staging_events",
@@ -105,7 +105,7 @@ with DAG(
         **WAREHOUSE,
     )
 
-    stage_songs = StageToRedshiftOperator(
+    Stage_songs = StageToRedshiftOperator(
         task_id="Stage_songs",
         doc_md="Copy new or changed song files into `staging_songs` (`auto`), listing the prefix once a period.",
         table="staging_songs",
@@ -121,7 +121,7 @@ with DAG(
         **WAREHOUSE,
     )
 
-    load_songplays = LoadFactOperator(
+    Load_songplays_fact_table = LoadFactOperator(
         task_id="Load_songplays_fact_table",
         doc_md="Replace the interval's songplays: one per NextSong event, matched to a song where one fits.",
         table="songplays",
@@ -130,7 +130,7 @@ with DAG(
         **WAREHOUSE,
     )
 
-    load_users = LoadDimensionOperator(
+    Load_user_dim_table = LoadDimensionOperator(
         task_id="Load_user_dim_table",
         doc_md="Merge the users seen in the interval; a user's row comes from their latest event.",
         table="users",
@@ -140,7 +140,7 @@ with DAG(
         **WAREHOUSE,
     )
 
-    load_songs = LoadDimensionOperator(
+    Load_song_dim_table = LoadDimensionOperator(
         task_id="Load_song_dim_table",
         doc_md="Merge new or changed songs from `staging_songs`.",
         table="songs",
@@ -150,7 +150,7 @@ with DAG(
         **WAREHOUSE,
     )
 
-    load_artists = LoadDimensionOperator(
+    Load_artist_dim_table = LoadDimensionOperator(
         task_id="Load_artist_dim_table",
         doc_md="Merge new or changed artists from `staging_songs` (one row per artist_id, deterministic pick).",
         table="artists",
@@ -160,7 +160,7 @@ with DAG(
         **WAREHOUSE,
     )
 
-    load_time = LoadDimensionOperator(
+    Load_time_dim_table = LoadDimensionOperator(
         task_id="Load_time_dim_table",
         doc_md="Rebuild the interval's rows of `time` from the interval's songplays.",
         table="time",
@@ -171,20 +171,21 @@ with DAG(
         **WAREHOUSE,
     )
 
-    quality = DataQualityOperator(
+    Run_data_quality_checks = DataQualityOperator(
         task_id="Run_data_quality_checks",
         doc_md="Run `include/quality/checks.yaml`; fail the run, without retries, when an error check fails.",
         query_params={"events_key": EVENTS_KEY},
         **WAREHOUSE,
     )
 
-    end = EmptyOperator(task_id="End_execution", doc_md="End of the run.")
+    End_execution = EmptyOperator(task_id="End_execution", doc_md="End of the run.")
 
+    # Variables are named as their task ids (ruff AIR001).
     chain(
-        begin,
-        [stage_events, stage_songs],
-        load_songplays,
-        [load_users, load_songs, load_artists, load_time],
-        quality,
-        end,
+        Begin_execution,
+        [Stage_events, Stage_songs],
+        Load_songplays_fact_table,
+        [Load_user_dim_table, Load_song_dim_table, Load_artist_dim_table, Load_time_dim_table],
+        Run_data_quality_checks,
+        End_execution,
     )

@@ -65,7 +65,8 @@ def iter_json_objects(chunks: Iterable[bytes], source: str) -> Iterator[tuple[in
                 try:
                     buffer += decode.decode(data)
                 except UnicodeDecodeError as err:
-                    raise SourceDataError(f"{source}, line {line + buffer.count(chr(10))}: not UTF-8 ({err.reason})") from None
+                    where = line + buffer.count("\n")
+                    raise SourceDataError(f"{source}, line {where}: not UTF-8 ({err.reason})") from None
             except StopIteration:
                 eof = True
                 buffer += decode.decode(b"", final=True)
@@ -100,7 +101,12 @@ def iter_json_objects(chunks: Iterable[bytes], source: str) -> Iterator[tuple[in
             return
 
 
-_PATH_TOKEN = re.compile(r"""\[\s*'((?:[^'\\]|\\.)*)'\s*\]|\[\s*"((?:[^"\\]|\\.)*)"\s*\]|\[\s*(\d+)\s*\]|\.([A-Za-z_$][\w$]*)""")
+_PATH_TOKEN = re.compile(
+    r"""\[\s*'((?:[^'\\]|\\.)*)'\s*\]"""  # ['key']
+    r"""|\[\s*"((?:[^"\\]|\\.)*)"\s*\]"""  # ["key"]
+    r"""|\[\s*(\d+)\s*\]"""  # [0]
+    r"""|\.([A-Za-z_$][\w$]*)"""  # .key
+)
 
 
 def parse_jsonpaths(document: bytes | str, source: str) -> list[tuple[str | int, ...]]:

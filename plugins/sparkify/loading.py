@@ -15,7 +15,6 @@ from sparkify.tables import STAR_TABLES
 from sparkify.warehouse import Warehouse
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
 
     from airflow.sdk import Context
 

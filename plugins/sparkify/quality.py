@@ -136,7 +136,9 @@ def load_checks(path: Path | str = DEFAULT_CHECKS_FILE) -> list[Check]:
             values = dict(values or {})
             template = values.pop("sql", None)
             if not isinstance(template, str) or not (settings.SQL_DIR / template).is_file():
-                raise CheckDeclarationError(f"{where}.sql_checks.{name}: sql file {template!r} not found under include/sql")
+                raise CheckDeclarationError(
+                    f"{where}.sql_checks.{name}: sql file {template!r} not found under include/sql"
+                )
             expect, severity = _expectation(values, f"{where}.sql_checks.{name}")
             checks.append(Check(name, table, "sql_check", template, expect, severity, values.get("column")))
     names = [c.name for c in checks]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -71,6 +72,8 @@ class DataQualityOperator(BaseOperator):
             for check in checks:
                 rows = tx.fetch_file(check.template, params, schema=self.schema, **check.context)
                 actual = rows[0][0] if rows else None
+                if isinstance(actual, Decimal):
+                    actual = float(actual)
                 outcomes.append((check, actual, check.evaluate(actual)))
             self._record(tx, outcomes, params, context)
         self.check_results = [check.result(actual, passed) for check, actual, passed in outcomes]
@@ -89,7 +92,9 @@ class DataQualityOperator(BaseOperator):
             raise AirflowFailException(f"{len(failed)} data-quality check(s) failed:\n{lines}")
         return {"checks": len(outcomes), "failed": 0, "warnings": len(warned)}
 
-    def _record(self, tx: Any, outcomes: list[tuple[Check, Any, bool]], params: dict[str, Any], context: Context) -> None:
+    def _record(
+        self, tx: Any, outcomes: list[tuple[Check, Any, bool]], params: dict[str, Any], context: Context
+    ) -> None:
         base = {
             "run_id": params["run_id"],
             "dag_id": context["dag"].dag_id,

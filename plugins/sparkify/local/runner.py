@@ -1,0 +1,652 @@
+"""The local run: the whole pipeline on one machine, with no AWS, no Docker and no database installed.
+
+    python -m sparkify.local.runner run     # make run: load [START, END) through Airflow's scheduler
+    python -m sparkify.local.runner up      # make up: leave the stack and the UI running
+    python -m sparkify.local.runner down    # make down: stop what `up` started
+
+It starts, on 127.0.0.1 with free ports: a private PostgreSQL (Airflow's metadata and, unless
+WAREHOUSE_URL is given, the warehouse), moto's S3 server, and Airflow's api-server, scheduler,
+dag-processor and triggerer (LocalExecutor). It seeds the bucket (generated demo data, or
+SOURCE=<folder>), creates the tables, backfills `sparkify_etl` over the window with Airflow's
+own backfill, waits for the runs and prints a summary. Settings: environment variables or
+`.env` (see `.env.example`). State lives in STATE_DIR (default `.state/`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sparkify import settings
+from sparkify.local.pgserver import PostgresError, PostgresServer
+from sparkify.local.ports import free_port, port_in_use
+from sparkify.local.s3server import MotoServer, S3ServerError
+
+DAG_ID = "sparkify_etl"
+STAR_TABLES = ("songplays", "users", "songs", "artists", "time")
+
+
+class RunnerError(RuntimeError):
+    """A problem the user can fix; printed without a traceback, exit code 2."""
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if not path.is_file():
+        return values
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" not in line:
+            raise RunnerError(f"{path}, line {number}: expected KEY=VALUE")
+        key, value = line.split("=", 1)
+        values[key.strip()] = value.strip().strip('"').strip("'")
+    return values
+
+
+def parse_moment(value: str, name: str) -> datetime:
+    """A UTC date (2018-11-05) or datetime (2018-11-05T03:00), truncated to the hour."""
+    for fmt in ("%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"):
+        try:
+            moment = datetime.strptime(value.removesuffix("Z"), fmt)
+            break
+        except ValueError:
+            continue
+    else:
+        raise RunnerError(f"{name}={value!r} is not a UTC date (2018-11-05) or datetime (2018-11-05T03:00)")
+    if moment.minute or moment.second:
+        raise RunnerError(f"{name}={value!r}: hourly runs start on the hour")
+    return moment
+
+
+@dataclass
+class Config:
+    root: Path
+    state: Path
+    start: datetime
+    end: datetime
+    source: Path | None
+    warehouse_url: str | None
+    pg_port: int | None
+    s3_port: int | None
+    airflow_port: int | None
+    max_active_runs: int
+    parallelism: int
+    reprocess: str
+    bucket: str
+    run_backwards: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, root: Path, environ: dict[str, str] | None = None) -> Config:
+        environ = dict(os.environ if environ is None else environ)
+        values = {**read_dotenv(root / ".env"), **environ}
+
+        def get(name: str, default: str = "") -> str:
+            return values.get(name, default).strip()
+
+        def port(name: str) -> int | None:
+            text = get(name)
+            if not text:
+                return None
+            if not text.isdigit() or not 0 < int(text) < 65536:
+                raise RunnerError(f"{name}={text!r} is not a TCP port")
+            return int(text)
+
+        start = parse_moment(get("START", "2018-11-01"), "START")
+        end = parse_moment(get("END", "2018-11-02"), "END")
+        if start >= end:
+            raise RunnerError(f"START ({start:%Y-%m-%dT%H:%M}) must be before END ({end:%Y-%m-%dT%H:%M})")
+        source = None
+        if get("SOURCE"):
+            source = (root / get("SOURCE")).resolve() if not Path(get("SOURCE")).is_absolute() else Path(get("SOURCE"))
+            if not source.is_dir():
+                raise RunnerError(f"SOURCE={get('SOURCE')}: no such folder ({source})")
+            if not (source / "log_data").is_dir() or not (source / "song_data").is_dir():
+                raise RunnerError(f"SOURCE={get('SOURCE')}: expected log_data/ and song_data/ in {source}")
+        reprocess = get("REPROCESS", "failed")
+        if reprocess not in ("none", "failed", "completed"):
+            raise RunnerError(f"REPROCESS={reprocess!r}: use none, failed or completed")
+        warehouse_url = get("WAREHOUSE_URL") or None
+        if warehouse_url and not warehouse_url.startswith(("postgresql://", "postgres://")):
+            raise RunnerError("WAREHOUSE_URL must be a postgresql://user[:password]@host:port/database URL")
+        try:
+            max_active_runs = int(get("MAX_ACTIVE_RUNS", "4"))
+            parallelism = int(get("AIRFLOW_PARALLELISM", "8"))
+        except ValueError as err:
+            raise RunnerError(f"MAX_ACTIVE_RUNS and AIRFLOW_PARALLELISM are whole numbers ({err})") from None
+        state = Path(get("STATE_DIR", str(root / ".state")))
+        return cls(
+            root=root, state=state.resolve(), start=start, end=end, source=source, warehouse_url=warehouse_url,
+            pg_port=port("PG_PORT"), s3_port=port("S3_PORT"), airflow_port=port("AIRFLOW_PORT"),
+            max_active_runs=max_active_runs, parallelism=parallelism, reprocess=reprocess,
+            bucket=get("BUCKET", "sparkify-local"), run_backwards=get("RUN_BACKWARDS", "") in ("1", "true", "yes"),
+        )
+
+    @property
+    def hours(self) -> int:
+        return int((self.end - self.start).total_seconds() // 3600)
+
+
+# -- the stack ------------------------------------------------------------------------------------
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+class Stack:
+    """Every server of the local run; `stop()` stops what this object started, in reverse order."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.state = config.state
+        self.pg: PostgresServer | None = None
+        self.moto: MotoServer | None = None
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.api_port: int | None = None
+        self.warehouse_url: str = ""
+        self.metadata_url: str = ""
+
+    # paths
+    @property
+    def airflow_home(self) -> Path:
+        return self.state / "airflow"
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def stack_file(self) -> Path:
+        return self.state / "stack.json"
+
+    def start_servers(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.state.chmod(0o755)
+        self.logs.mkdir(exist_ok=True)
+        for name, port in (("PG_PORT", self.config.pg_port), ("S3_PORT", self.config.s3_port),
+                           ("AIRFLOW_PORT", self.config.airflow_port)):
+            if port is not None and port_in_use(port):
+                raise RunnerError(f"{name}={port}: port {port} on 127.0.0.1 is already in use; choose another")
+        say("• starting PostgreSQL (Airflow metadata" + ("" if self.config.warehouse_url else " and warehouse") + ")")
+        try:
+            self.pg = PostgresServer(self.state / "pg" / "data", port=self.config.pg_port).start()
+        except PostgresError as err:
+            raise RunnerError(str(err)) from None
+        self.metadata_url = self.pg.ensure_database("airflow")
+        if self.config.warehouse_url:
+            self.warehouse_url = self.config.warehouse_url
+            check_warehouse(self.warehouse_url)
+        else:
+            self.warehouse_url = self.pg.ensure_database("sparkify")
+        say("• starting moto's S3 server")
+        try:
+            self.moto = MotoServer(port=self.config.s3_port, log_file=self.logs / "moto.log").start()
+        except S3ServerError as err:
+            raise RunnerError(str(err)) from None
+
+    def airflow_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+        sql_url = self.metadata_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.airflow_home),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.config.root / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.config.root / "plugins"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": str(self.config.parallelism),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_url,
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "10",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+                "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
+                "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(self.config.parallelism),
+                "AIRFLOW_CONN_REDSHIFT": self.warehouse_url,
+                "AIRFLOW_CONN_AWS": json.dumps(
+                    {
+                        "conn_type": "aws",
+                        "login": "local",
+                        "password": "local-secret",
+                        "extra": {"endpoint_url": self.moto.endpoint, "region_name": "us-west-2"},
+                    }
+                ),
+                "SPARKIFY_S3_BUCKET": self.config.bucket,
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(self.config.root / "plugins"), os.environ.get("PYTHONPATH", "")) if p
+                ),
+            }
+        )
+        return env
+
+    def airflow(self, *args: str, check: bool = True, quiet: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", *args], env=self.airflow_env(), capture_output=True, text=True,
+            cwd=self.config.root,
+        )
+        if check and result.returncode != 0:
+            raise RunnerError(f"`airflow {' '.join(args)}` failed:\n{(result.stderr or result.stdout)[-3000:]}")
+        return result
+
+    def seed(self, until_now: bool) -> None:
+        from sparkify.local import seed
+
+        if self.config.source:
+            say(f"• uploading {self.config.source} to s3://{self.config.bucket}/ (unchanged objects are skipped)")
+            source = self.config.source
+            last_day = (self.config.end - timedelta(microseconds=1)).date()
+            window = (self.config.start.date(), last_day + timedelta(days=1))
+        else:
+            from sparkify.local import demo_data
+
+            now = datetime.now(UTC).replace(tzinfo=None)
+            end_day = self.config.end.date() + timedelta(days=1 if self.config.end.hour else 0)
+            if until_now:
+                end_day = max(end_day, now.date() + timedelta(days=1))
+            source = self.state / "demo"
+            summary = demo_data.generate(source, self.config.start.date(), end_day, now=now)
+            say(f"• generated demo data in {source}: {summary}")
+            window = None
+        summary = seed.seed(
+            source, endpoint=self.moto.endpoint, bucket=self.config.bucket,
+            start=window[0] if window else None, end=window[1] if window else None,
+        )
+        say(f"  {summary}")
+
+    def prepare_airflow(self) -> None:
+        self.api_port = self.config.airflow_port or free_port()
+        self.airflow_home.mkdir(parents=True, exist_ok=True)
+        say("• creating the warehouse tables")
+        env = self.airflow_env()
+        result = subprocess.run(
+            [sys.executable, "-m", "sparkify.tables", "create", "--conn-id", "redshift"],
+            env=env, capture_output=True, text=True, cwd=self.config.root,
+        )
+        if result.returncode != 0:
+            raise RunnerError(f"creating the tables failed:\n{result.stderr[-3000:]}")
+        say("• migrating Airflow's metadata database and parsing the DAGs")
+        self.airflow("db", "migrate")
+        self.airflow("dags", "reserialize")
+
+    def start_airflow(self) -> None:
+        say(f"• starting Airflow (api-server on 127.0.0.1:{self.api_port}, scheduler, dag-processor, triggerer)")
+        commands = {
+            "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)],
+            "scheduler": ["scheduler", "--skip-serve-logs"],
+            "dag-processor": ["dag-processor"],
+            "triggerer": ["triggerer", "--skip-serve-logs"],
+        }
+        env = self.airflow_env()
+        for name, args in commands.items():
+            log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *args], env=env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.config.root, start_new_session=True,
+            )
+        self.wait_for_api()
+
+    def wait_for_api(self, timeout: float = 120) -> None:
+        import urllib.request
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, process in self.processes.items():
+                if process.poll() is not None:
+                    raise RunnerError(f"Airflow's {name} exited (code {process.returncode}); see {self.logs / name}.log")
+            try:
+                health = f"http://127.0.0.1:{self.api_port}/api/v2/monitor/health"
+                urllib.request.urlopen(health, timeout=2).close()
+                return
+            except OSError:
+                time.sleep(0.5)
+        raise RunnerError(f"Airflow's api-server did not answer within {timeout:g} s; see {self.logs}/api-server.log")
+
+    def write_stack_file(self) -> None:
+        self.stack_file.write_text(json.dumps({
+            "pids": {name: p.pid for name, p in self.processes.items()},
+            "moto_pid": self.moto.process.pid if self.moto and self.moto.process else None,
+            "pg_data": str(self.pg.data_dir) if self.pg else None,
+            "api_port": self.api_port,
+            "moto_endpoint": self.moto.endpoint if self.moto else None,
+            "warehouse_url": self.warehouse_url,
+            "metadata_url": self.metadata_url,
+        }, indent=2))
+
+    def stop(self) -> None:
+        for name, process in reversed(list(self.processes.items())):
+            stop_group(process.pid, name)
+        self.processes.clear()
+        if self.moto:
+            self.moto.stop()
+        if self.pg:
+            self.pg.stop()
+
+
+def stop_group(pid: int, name: str, timeout: float = 20) -> None:
+    """SIGTERM a process group (the process and its children), then SIGKILL what is left."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            break
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.2)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def check_warehouse(url: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as err:
+        safe = redact_url(url)
+        raise RunnerError(f"WAREHOUSE_URL {safe} is not reachable: {str(err).strip().splitlines()[0]}") from None
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for printing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+# -- the backfill -------------------------------------------------------------------------------
+
+
+def metadata_query(url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+
+
+def create_backfill(stack: Stack) -> int | None:
+    """Start Airflow's backfill over the window; its id, or None when no run was left to do."""
+    config = stack.config
+    before = metadata_query(stack.metadata_url, "SELECT COALESCE(MAX(id), 0) FROM backfill")[0][0]
+    last_start = config.end - timedelta(hours=1)  # --to-date is inclusive
+    args = [
+        "backfill", "create", "--dag-id", DAG_ID,
+        "--from-date", config.start.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        "--to-date", last_start.strftime("%Y-%m-%dT%H:%M:%S+00:00"),
+        "--max-active-runs", str(config.max_active_runs),
+        "--reprocess-behavior", config.reprocess,
+    ]
+    if config.run_backwards:
+        args.append("--run-backwards")
+    say(f"• airflow {' '.join(args)}")
+    result = stack.airflow(*args, check=False)
+    if result.returncode != 0:
+        if "No runs to create" in result.stdout + result.stderr or "NoBackfillRunsToCreate" in result.stderr:
+            say(f"  every run of the window already succeeded (REPROCESS={config.reprocess}); "
+                "REPROCESS=completed reloads them")
+            return None
+        raise RunnerError(f"airflow backfill create failed:\n{(result.stderr or result.stdout)[-3000:]}")
+    rows = metadata_query(stack.metadata_url, "SELECT id FROM backfill WHERE id > %s AND dag_id = %s ORDER BY id",
+                          (before, DAG_ID))
+    if not rows:
+        raise RunnerError(f"airflow backfill create reported success but no backfill exists:\n{result.stdout[-2000:]}")
+    return rows[-1][0]
+
+
+def wait_for_backfill(stack: Stack, backfill_id: int, poll: float = 2.0) -> None:
+    """Wait until every run of the backfill has finished, printing progress as it changes."""
+    last = None
+    while True:
+        rows = metadata_query(
+            stack.metadata_url,
+            "SELECT dr.state, dr.data_interval_start FROM backfill_dag_run b JOIN dag_run dr ON dr.id = b.dag_run_id "
+            "WHERE b.backfill_id = %s",
+            (backfill_id,),
+        )
+        total = len(rows)
+        done = [r for r in rows if r[0] in ("success", "failed")]
+        ok = sum(1 for r in rows if r[0] == "success")
+        running = sorted(r[1] for r in rows if r[0] == "running")
+        current = f"{running[0]:%Y-%m-%dT%H:%M}" if running else "-"
+        line = f"  runs {len(done)}/{total} done ({ok} succeeded, {len(done) - ok} failed); running: {current}"
+        if line != last:
+            say(line)
+            last = line
+        if total and len(done) == total:
+            return
+        for name, process in stack.processes.items():
+            if process.poll() is not None:
+                raise RunnerError(f"Airflow's {name} stopped (code {process.returncode}); see {stack.logs / name}.log")
+        time.sleep(poll)
+
+
+# -- the summary ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    succeeded: int
+    failed: list[tuple[str, str, str, Path]]  # (interval, task, state, log path)
+    missing: int
+    table_rows: dict[str, int]
+    quality: dict[str, int]
+    analysis: str
+
+
+def summarise(stack: Stack) -> Summary:
+    config = stack.config
+    runs = metadata_query(
+        stack.metadata_url,
+        "SELECT DISTINCT ON (data_interval_start) run_id, state, data_interval_start FROM dag_run "
+        "WHERE dag_id = %s AND data_interval_start >= %s AND data_interval_start < %s "
+        "ORDER BY data_interval_start, id DESC",
+        (DAG_ID, config.start.replace(tzinfo=UTC), config.end.replace(tzinfo=UTC)),
+    )
+    succeeded = sum(1 for r in runs if r[1] == "success")
+    failed = []
+    for run_id, state, interval in runs:
+        if state == "success":
+            continue
+        tasks = metadata_query(
+            stack.metadata_url,
+            "SELECT task_id, state, try_number FROM task_instance WHERE dag_id = %s AND run_id = %s "
+            "AND state IN ('failed', 'upstream_failed', 'up_for_retry') ORDER BY start_date NULLS LAST",
+            (DAG_ID, run_id),
+        )
+        for task_id, task_state, try_number in tasks or [("?", state, 1)]:
+            if task_state == "upstream_failed":
+                continue
+            log = (stack.airflow_home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
+                   / f"attempt={max(try_number, 1)}.log")
+            failed.append((f"{interval:%Y-%m-%dT%H:%M}", task_id, task_state, log))
+    import psycopg
+
+    with psycopg.connect(stack.warehouse_url, autocommit=True) as conn:
+        table_rows = {t: conn.execute(f"SELECT COUNT(*) FROM public.{t}").fetchone()[0] for t in STAR_TABLES}
+        quality = dict(conn.execute(
+            "SELECT CASE WHEN passed THEN 'passed' WHEN severity = 'warn' THEN 'warnings' ELSE 'failed' END, "
+            "COUNT(*) FROM public.quality_results WHERE interval_start >= %s AND interval_start < %s GROUP BY 1",
+            (config.start, config.end),
+        ).fetchall())
+    env = stack.airflow_env()
+    result = subprocess.run(
+        [sys.executable, "-m", "sparkify.analysis", "--conn-id", "redshift"], env=env, capture_output=True,
+        text=True, cwd=config.root,
+    )
+    answers = result.stdout if result.returncode == 0 else f"(analysis failed: {result.stderr[-500:]})"
+    return Summary(succeeded, failed, config.hours - len(runs), table_rows, quality, answers)
+
+
+def print_summary(stack: Stack, summary: Summary, wall: float) -> None:
+    config = stack.config
+    say("")
+    say(f"=== sparkify_etl over [{config.start:%Y-%m-%dT%H:%M}, {config.end:%Y-%m-%dT%H:%M}) UTC: "
+        f"{config.hours} hourly runs ===")
+    say(f"runs succeeded: {summary.succeeded}   failed: {len(set(f[0] for f in summary.failed))}"
+        + (f"   not run: {summary.missing}" if summary.missing else ""))
+    say(f"wall time: {wall:.1f} s")
+    for interval, task, state, log in summary.failed:
+        say(f"  FAILED {interval}  {task} ({state})  log: {log}")
+    say("rows per table: " + ", ".join(f"{t} {n}" for t, n in summary.table_rows.items()))
+    say("data-quality results in the window: " + (", ".join(f"{k} {v}" for k, v in sorted(summary.quality.items()))
+                                                   or "none recorded"))
+    say(f"warehouse: {redact_url(stack.warehouse_url)}   (psql '{redact_url(stack.warehouse_url)}')")
+    say("")
+    say(summary.analysis.rstrip())
+
+
+# -- commands ---------------------------------------------------------------------------------------
+
+
+def running_stack(config: Config) -> dict[str, Any] | None:
+    path = config.state / "stack.json"
+    if not path.exists():
+        return None
+    info = json.loads(path.read_text())
+    alive = [pid for pid in info.get("pids", {}).values() if _alive(pid)]
+    return info if alive else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def command_run(config: Config) -> int:
+    if running_stack(config):
+        raise RunnerError(
+            f"`make up` is running on this state folder ({config.state}); "
+            "backfill from its UI or CLI, or `make down` first"
+        )
+    started = time.monotonic()
+    stack = Stack(config)
+    try:
+        stack.start_servers()
+        stack.seed(until_now=False)
+        stack.prepare_airflow()
+        stack.start_airflow()
+        backfill_id = create_backfill(stack)
+        if backfill_id is not None:
+            wait_for_backfill(stack, backfill_id)
+        summary = summarise(stack)
+        print_summary(stack, summary, time.monotonic() - started)
+        return 1 if summary.failed or summary.missing else 0
+    finally:
+        say("• stopping everything this run started")
+        stack.stop()
+
+
+def command_up(config: Config) -> int:
+    if running_stack(config):
+        raise RunnerError(f"the stack is already up ({config.state / 'stack.json'}); `make down` stops it")
+    stack = Stack(config)
+    try:
+        stack.start_servers()
+        stack.seed(until_now=True)
+        stack.prepare_airflow()
+        stack.start_airflow()
+        stack.airflow("dags", "unpause", DAG_ID)
+        stack.write_stack_file()
+    except BaseException:
+        stack.stop()
+        raise
+    password_file = stack.airflow_home / "simple_auth_manager_passwords.json.generated"
+    password = "(see " + str(password_file) + ")"
+    for _ in range(20):
+        if password_file.exists():
+            password = json.loads(password_file.read_text()).get("admin", password)
+            break
+        time.sleep(0.5)
+    say("")
+    say(f"Airflow UI: http://127.0.0.1:{stack.api_port}/dags/{DAG_ID}   login: admin / {password}")
+    say(f"warehouse:  {redact_url(stack.warehouse_url)}")
+    say(f"S3:         {stack.moto.endpoint} bucket {config.bucket}")
+    say(f"logs:       {stack.logs}   state: {config.state}")
+    say("The DAG is unpaused on its hourly schedule; backfill from the UI (Trigger → Backfill) or with")
+    say(f"  AIRFLOW_HOME={stack.airflow_home} ... airflow backfill create --dag-id {DAG_ID} --from-date … --to-date …")
+    say("`make down` stops everything.")
+    return 0
+
+
+def command_down(config: Config) -> int:
+    path = config.state / "stack.json"
+    if not path.exists():
+        say("nothing is running (no stack.json)")
+        return 0
+    info = json.loads(path.read_text())
+    for name, pid in reversed(list(info.get("pids", {}).items())):
+        stop_group(pid, name)
+    if info.get("moto_pid"):
+        stop_group(info["moto_pid"], "moto")
+    if info.get("pg_data"):
+        server = PostgresServer(config.state / "pg" / "data")
+        server.stop()
+    path.unlink()
+    say("stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sparkify.local.runner", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["run", "up", "down"])
+    args = parser.parse_args(argv)
+    root = settings.PROJECT_ROOT
+    try:
+        config = Config.load(root)
+        handler = {"run": command_run, "up": command_up, "down": command_down}[args.command]
+        return handler(config)
+    except RunnerError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; everything started was stopped", file=sys.stderr, flush=True)
+        return 130
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _sigterm)
+    raise SystemExit(main())
+
