@@ -6,6 +6,7 @@ VENV := .venv
 UV_VERSION := 0.13.8
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)/plugins
 
 .PHONY: install run up down clean test lint bench lock tables analysis
 

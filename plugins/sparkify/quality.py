@@ -40,8 +40,11 @@ class Check:
     def evaluate(self, actual: Any) -> bool:
         """Compare ``actual`` with the expectation, as common-sql's column checks do."""
         if actual is None:
-            # An empty scope gives NULL for min/max: nothing to violate, as common-sql's accept_none.
-            return self.check_type in ("min", "max")
+            # An empty scope gives NULL (SUM, MIN, MAX of no rows): nothing to violate, so a column
+            # check reads it as 0, as common-sql's accept_none does. A custom query giving NULL fails.
+            if self.check_type not in SQLColumnCheckOperator.column_checks:
+                return False
+            actual = 0
         tolerance = self.expect.get("tolerance")
         actual = float(actual) if not isinstance(actual, bool) else float(actual)
 

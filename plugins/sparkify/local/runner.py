@@ -144,8 +144,12 @@ class Config:
 # -- the stack ------------------------------------------------------------------------------------
 
 
+_STARTED = time.monotonic()
+
+
 def say(message: str) -> None:
-    print(message, flush=True)
+    """Print a progress line, stamped with the seconds since the command started."""
+    print(f"[{time.monotonic() - _STARTED:6.1f}s] {message}" if message else "", flush=True)
 
 
 class Stack:
@@ -158,6 +162,7 @@ class Stack:
         self.moto: MotoServer | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self.api_port: int | None = None
+        self.scheduled_runs = True
         self.warehouse_url: str = ""
         self.metadata_url: str = ""
 
@@ -199,7 +204,7 @@ class Stack:
         except S3ServerError as err:
             raise RunnerError(str(err)) from None
 
-    def airflow_env(self) -> dict[str, str]:
+    def airflow_env(self, scheduled_runs: bool = True) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
         sql_url = self.metadata_url.replace("postgresql://", "postgresql+psycopg://", 1)
         env.update(
@@ -233,6 +238,8 @@ class Stack:
                         "extra": {"endpoint_url": self.moto.endpoint, "region_name": "us-west-2"},
                     }
                 ),
+                # `make run` only backfills: no scheduled run of the current hour beside it.
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(scheduled_runs),
                 "SPARKIFY_S3_BUCKET": self.config.bucket,
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(self.config.root / "plugins"), os.environ.get("PYTHONPATH", "")) if p
@@ -243,7 +250,8 @@ class Stack:
 
     def airflow(self, *args: str, check: bool = True, quiet: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            [sys.executable, "-m", "airflow", *args], env=self.airflow_env(), capture_output=True, text=True,
+            [sys.executable, "-m", "airflow", *args], env=self.airflow_env(self.scheduled_runs), capture_output=True,
+            text=True,
             cwd=self.config.root,
         )
         if check and result.returncode != 0:
@@ -298,7 +306,7 @@ class Stack:
             "dag-processor": ["dag-processor"],
             "triggerer": ["triggerer", "--skip-serve-logs"],
         }
-        env = self.airflow_env()
+        env = self.airflow_env(self.scheduled_runs)
         for name, args in commands.items():
             log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
             self.processes[name] = subprocess.Popen(
@@ -314,7 +322,8 @@ class Stack:
         while time.monotonic() < deadline:
             for name, process in self.processes.items():
                 if process.poll() is not None:
-                    raise RunnerError(f"Airflow's {name} exited (code {process.returncode}); see {self.logs / name}.log")
+                    log = self.logs / f"{name}.log"
+                    raise RunnerError(f"Airflow's {name} exited (code {process.returncode}); see {log}")
             try:
                 health = f"http://127.0.0.1:{self.api_port}/api/v2/monitor/health"
                 urllib.request.urlopen(health, timeout=2).close()
@@ -322,6 +331,44 @@ class Stack:
             except OSError:
                 time.sleep(0.5)
         raise RunnerError(f"Airflow's api-server did not answer within {timeout:g} s; see {self.logs}/api-server.log")
+
+    def admin_password(self, timeout: float = 10) -> str | None:
+        """The password the simple auth manager generated for `admin` (in AIRFLOW_HOME)."""
+        path = self.airflow_home / "simple_auth_manager_passwords.json.generated"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.exists():
+                return json.loads(path.read_text()).get("admin")
+            time.sleep(0.5)
+        return None
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        """Call Airflow's REST API as `admin` (loopback only)."""
+        import urllib.request
+
+        base = f"http://127.0.0.1:{self.api_port}"
+        if not getattr(self, "_token", None):
+            request = urllib.request.Request(
+                base + "/auth/token", method="POST", headers={"Content-Type": "application/json"},
+                data=json.dumps({"username": "admin", "password": self.admin_password()}).encode(),
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                self._token = json.loads(response.read())["access_token"]
+        request = urllib.request.Request(
+            base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
+    def cancel_unfinished_backfills(self) -> None:
+        """Cancel backfills of the DAG left unfinished by an interrupted run (Airflow allows one at a time)."""
+        rows = metadata_query(
+            self.metadata_url, "SELECT id FROM backfill WHERE dag_id = %s AND completed_at IS NULL", (DAG_ID,)
+        )
+        for (backfill_id,) in rows:
+            say(f"• cancelling backfill {backfill_id}, left unfinished by an earlier run")
+            self.api("PUT", f"/api/v2/backfills/{backfill_id}/cancel")
 
     def write_stack_file(self) -> None:
         self.stack_file.write_text(json.dumps({
@@ -559,14 +606,22 @@ def command_run(config: Config) -> int:
         )
     started = time.monotonic()
     stack = Stack(config)
+    stack.scheduled_runs = False
     try:
         stack.start_servers()
         stack.seed(until_now=False)
         stack.prepare_airflow()
         stack.start_airflow()
+        # The scheduler starts no run of a paused DAG, backfill runs included.
+        stack.airflow("dags", "unpause", DAG_ID)
+        stack.cancel_unfinished_backfills()
         backfill_id = create_backfill(stack)
         if backfill_id is not None:
-            wait_for_backfill(stack, backfill_id)
+            try:
+                wait_for_backfill(stack, backfill_id)
+            except BaseException:
+                stack.cancel_unfinished_backfills()
+                raise
         summary = summarise(stack)
         print_summary(stack, summary, time.monotonic() - started)
         return 1 if summary.failed or summary.missing else 0
@@ -589,13 +644,7 @@ def command_up(config: Config) -> int:
     except BaseException:
         stack.stop()
         raise
-    password_file = stack.airflow_home / "simple_auth_manager_passwords.json.generated"
-    password = "(see " + str(password_file) + ")"
-    for _ in range(20):
-        if password_file.exists():
-            password = json.loads(password_file.read_text()).get("admin", password)
-            break
-        time.sleep(0.5)
+    password = stack.admin_password() or f"(see {stack.airflow_home}/simple_auth_manager_passwords.json.generated)"
     say("")
     say(f"Airflow UI: http://127.0.0.1:{stack.api_port}/dags/{DAG_ID}   login: admin / {password}")
     say(f"warehouse:  {redact_url(stack.warehouse_url)}")
@@ -648,5 +697,6 @@ def _sigterm(signum: int, frame: object) -> None:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _sigterm)
+    signal.signal(signal.SIGHUP, _sigterm)
     raise SystemExit(main())
 
