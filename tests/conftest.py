@@ -39,6 +39,8 @@ os.environ.update(
     }
 )
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "dags")]
+# Subprocesses (python -m sparkify.tables, airflow) import the project's package too.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "plugins"), os.environ.get("PYTHONPATH")) if p)
 
 from sparkify.local.pgserver import PostgresServer  # noqa: E402
 from sparkify.local.s3server import MotoServer  # noqa: E402

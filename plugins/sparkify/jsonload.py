@@ -62,14 +62,14 @@ def iter_json_objects(chunks: Iterable[bytes], source: str) -> Iterator[tuple[in
         if not eof:
             try:
                 data = next(chunk_iter)
-                try:
-                    buffer += decode.decode(data)
-                except UnicodeDecodeError as err:
-                    where = line + buffer.count("\n")
-                    raise SourceDataError(f"{source}, line {where}: not UTF-8 ({err.reason})") from None
             except StopIteration:
-                eof = True
-                buffer += decode.decode(b"", final=True)
+                eof, data = True, b""
+            try:
+                buffer += decode.decode(data, final=eof)
+            except UnicodeDecodeError as err:
+                # err.object holds the bytes not yet decoded; count the lines before the bad one.
+                where = line + buffer.count("\n") + bytes(err.object[: err.start]).count(b"\n")
+                raise SourceDataError(f"{source}, line {where}: not UTF-8 ({err.reason})") from None
         pos = 0
         length = len(buffer)
         while True:
@@ -85,6 +85,11 @@ def iter_json_objects(chunks: Iterable[bytes], source: str) -> Iterator[tuple[in
                 # boundary: read on. An error earlier stays an error whatever follows.
                 if not eof and (err.pos >= length - 8 or err.msg.startswith("Unterminated string")):
                     break
+                if eof and (err.pos >= length or err.msg.startswith("Unterminated string")):
+                    # The input ends inside this object: the file was cut short.
+                    raise SourceDataError(
+                        f"{source}, line {line}: truncated JSON at the end of the object ({err.msg})"
+                    ) from None
                 err_line = line + buffer.count("\n", pos, err.pos)
                 raise SourceDataError(f"{source}, line {err_line}: malformed JSON ({err.msg})") from None
             if end == length and not eof and not isinstance(obj, dict | list):
@@ -215,7 +220,7 @@ def convert(value: Any, column: Column) -> Any:
     if isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, dict | list):
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        text = _dumps(value)
     else:
         text = str(value)
     if "\x00" in text:
@@ -227,8 +232,19 @@ def convert(value: Any, column: Column) -> Any:
     return text
 
 
+def _dumps(value: Any) -> str:
+    """Compact JSON text of a parsed value, numbers written as they came (not as strings)."""
+    if isinstance(value, JsonNumber):
+        return str(value)
+    if isinstance(value, dict):
+        return "{" + ",".join(json.dumps(str(k), ensure_ascii=False) + ":" + _dumps(v) for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dumps(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def _show(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, JsonNumber) else str(value)
+    text = _dumps(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 

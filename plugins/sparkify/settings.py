@@ -53,7 +53,7 @@ class InvalidParam(ValueError):
 
 def validate_identifier(value: str, what: str) -> str:
     """Return ``value`` if it is a plain lower-case SQL identifier, else raise naming the param."""
-    if not isinstance(value, str) or not _IDENTIFIER.match(value):
+    if not isinstance(value, str) or not _IDENTIFIER.fullmatch(value):
         raise InvalidParam(
             f"{what}={value!r} is not a valid identifier: use lower-case letters, digits and '_', "
             "starting with a letter or '_' (at most 127 characters)"
@@ -67,7 +67,7 @@ def validate_prefix(value: str, what: str, *, allow_empty: bool = False) -> str:
         return value
     if (
         not isinstance(value, str)
-        or not _PREFIX.match(value)
+        or not _PREFIX.fullmatch(value)
         or value.startswith("/")
         or ".." in value.split("/")
     ):
@@ -79,12 +79,12 @@ def validate_prefix(value: str, what: str, *, allow_empty: bool = False) -> str:
 
 
 def validate_bucket(value: str, what: str = "s3_bucket") -> str:
-    if not isinstance(value, str) or not _BUCKET.match(value):
+    if not isinstance(value, str) or not _BUCKET.fullmatch(value):
         raise InvalidParam(f"{what}={value!r} is not a valid S3 bucket name")
     return value
 
 
 def validate_conn_id(value: str, what: str) -> str:
-    if not isinstance(value, str) or not _CONN_ID.match(value):
+    if not isinstance(value, str) or not _CONN_ID.fullmatch(value):
         raise InvalidParam(f"{what}={value!r} is not a valid Airflow connection id")
     return value

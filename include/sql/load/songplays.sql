@@ -24,7 +24,7 @@ FROM (
     LEFT JOIN {{ schema }}.staging_songs s
         ON  s.title = e.song
         AND s.artist_name = e.artist
-        AND ABS(s.duration - e.length) <= 0.001
+        AND ABS(s.duration - e.length) <= 0.001000001  -- 1 ms, with room for binary rounding
     WHERE e.page = 'NextSong'
       AND e.ts >= %(interval_start_ms)s AND e.ts < %(interval_end_ms)s
 ) AS plays

@@ -3,7 +3,7 @@
 SELECT
     (SELECT COUNT(*) FROM {{ schema }}.songplays
       WHERE start_time >= %(interval_start)s AND start_time < %(interval_end)s)
-  - (SELECT COALESCE(SUM(h.next_song_events), 0)
+  - (SELECT CAST(COALESCE(SUM(h.next_song_events), 0) AS BIGINT)
        FROM {{ schema }}.load_manifest_hours h
        JOIN {{ schema }}.load_manifest m ON m.s3_key = h.s3_key
       WHERE h.hour_start >= %(interval_start)s AND h.hour_start < %(interval_end)s)

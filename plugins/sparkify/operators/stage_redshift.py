@@ -161,8 +161,10 @@ class StageToRedshiftOperator(BaseOperator):
             tx.run_file("stage/create_batch.sql", schema=self.schema, table=self.table)
             if tx.dialect == POSTGRES:
                 rows = self._copy_postgres(tx, s3, todo)
+                total = sum(rows.values())
             else:
-                rows = self._copy_redshift(tx, s3, todo, context)
+                # One COPY may load several objects: its count is known only for the whole batch.
+                rows, total = self._copy_redshift(tx, s3, todo, context)
             self._record_objects(tx, todo, rows)
             if self.hour_counts:
                 tx.run_file("stage/events_hour_counts.sql", schema=self.schema)
@@ -175,7 +177,6 @@ class StageToRedshiftOperator(BaseOperator):
                 dedupe_key=self.dedupe_key,
             )
             tx.run_file("stage/drop_batch.sql")
-        total = sum(r or 0 for r in rows.values())
         self.log.info("Staged %d row(s) from %d object(s) into %s.%s", total, len(todo), self.schema, self.table)
         return {"listed": bool(self.s3_prefix), "staged_objects": len(todo), "rows": total,
                 "fetched_objects": s3.get_calls, "list_calls": s3.list_calls}
@@ -307,19 +308,21 @@ class StageToRedshiftOperator(BaseOperator):
 
     def _copy_redshift(
         self, tx: Session, s3: S3, todo: list[S3Object], context: Context
-    ) -> dict[str, int | None]:
+    ) -> tuple[dict[str, int | None], int]:
         if not self.manifest_bucket:
             raise AirflowFailException(
                 "manifest_bucket is required on Redshift: COPY reads its object list from a manifest "
                 "written there (the source bucket may be read-only)"
             )
         credentials = self._credentials(s3)
+        secrets = _credential_values(credentials)
         safe_run = re.sub(r"[^A-Za-z0-9_.-]", "_", context["run_id"])
         base = f"{self.manifest_prefix}/{context['dag'].dag_id}/{safe_run}/{self.task_id}"
         # With a source-key column, one COPY per object so each row can be told its object;
         # without one, a single COPY of every new or changed object.
         groups = [[o] for o in todo] if self.source_key_column else [todo]
         rows: dict[str, int | None] = {}
+        total = 0
         for number, group in enumerate(groups):
             manifest = {
                 "entries": [
@@ -342,14 +345,15 @@ class StageToRedshiftOperator(BaseOperator):
             try:
                 tx.execute(sql)
             except Exception as err:
-                raise AirflowException(f"COPY into {self.table} failed: {redact(str(err))}") from None
+                raise AirflowException(f"COPY into {self.table} failed: {_hide(redact(str(err)), secrets)}") from None
             (copied,) = tx.fetchone("SELECT pg_last_copy_count()")
+            total += copied
             if self.source_key_column:
                 tx.run_file("stage/set_batch_source_key.sql", {"s3_key": group[0].key},
                             source_key_column=self.source_key_column)
             for o in group:
                 rows[o.key] = copied if len(group) == 1 else None
-        return rows
+        return rows, total
 
     def _redshift_columns(self) -> list[str]:
         if self.table not in STAGING_COLUMNS:
@@ -382,6 +386,19 @@ def _render_one(tx: Session, template: str, **context: Any) -> str:
 def _literal(value: str) -> str:
     """Escape a value for a single-quoted SQL literal (Redshift's COPY takes no parameters)."""
     return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _credential_values(credentials: str) -> list[str]:
+    """The key id, secret key and token of a CREDENTIALS string (not an IAM role's ARN)."""
+    parts = (part.partition("=") for part in credentials.split(";"))
+    return [value for name, _, value in parts if name != "aws_iam_role" and value]
+
+
+def _hide(text: str, secrets: list[str]) -> str:
+    """``text`` with every credential value masked, however the driver quoted the statement."""
+    for secret in sorted(secrets, key=len, reverse=True):  # a key id may be part of a longer secret
+        text = text.replace(secret, "***")
+    return text
 
 
 def _non_negative(value: float | str, name: str) -> float:
