@@ -15,6 +15,8 @@ Each run owns its data interval `[data_interval_start, data_interval_end)` (hour
 5. **Run_data_quality_checks** runs `include/quality/checks.yaml` and fails the run on errors.
 
 Every load is one transaction, so reruns and backfills in any order give the same tables.
+When Stage_events finds that the day's file changed since it was staged (late or corrected
+events), the songplays, users and time loads reload the whole UTC day, so no hour of it stays stale.
 Works on Amazon Redshift (a `redshift` connection) and on PostgreSQL (a `postgres` one).
 """
 
@@ -25,6 +27,7 @@ from datetime import datetime, timedelta
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, chain
 
+from sparkify.alerts import alert_on_failure, alert_on_warnings, late_run_deadline
 from sparkify.operators import (
     DataQualityOperator,
     LoadDimensionOperator,
@@ -52,6 +55,7 @@ default_args = {
     "retry_delay": timedelta(minutes=5),
     "email_on_retry": False,
     "email_on_failure": False,
+    "on_failure_callback": alert_on_failure,
 }
 
 with DAG(
@@ -63,6 +67,7 @@ with DAG(
     catchup=False,
     max_active_runs=4,
     default_args=default_args,
+    deadline=late_run_deadline(),
     tags=["sparkify", "etl", "redshift"],
     params={
         "s3_bucket": Param(DEFAULTS.s3_bucket, type="string", description="Source bucket"),
@@ -126,6 +131,7 @@ with DAG(
         doc_md="Replace the interval's songplays: one per NextSong event, matched to a song where one fits.",
         table="songplays",
         select="load/songplays.sql",
+        refresh_from="Stage_events",
         outlets=[table_asset("songplays")],
         **WAREHOUSE,
     )
@@ -135,6 +141,7 @@ with DAG(
         doc_md="Merge the users seen in the interval; a user's row comes from their latest event.",
         table="users",
         select="load/users.sql",
+        refresh_from="Stage_events",
         mode="upsert",
         outlets=[table_asset("users")],
         **WAREHOUSE,
@@ -165,6 +172,7 @@ with DAG(
         doc_md="Rebuild the interval's rows of `time` from the interval's songplays.",
         table="time",
         select="load/time.sql",
+        refresh_from="Stage_events",
         mode="truncate_insert",
         scope_column="start_time",
         outlets=[table_asset("time")],
@@ -175,6 +183,7 @@ with DAG(
         task_id="Run_data_quality_checks",
         doc_md="Run `include/quality/checks.yaml`; fail the run, without retries, when an error check fails.",
         query_params={"events_key": EVENTS_KEY},
+        on_success_callback=alert_on_warnings,
         **WAREHOUSE,
     )
 

@@ -38,7 +38,7 @@ os.environ.update(
         "SPARKIFY_S3_BUCKET": "sparkify-tests",
     }
 )
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "dags")]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "dags"), str(ROOT / "tests")]
 # Subprocesses (python -m sparkify.tables, airflow) import the project's package too.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "plugins"), os.environ.get("PYTHONPATH")) if p)
 
@@ -196,6 +196,16 @@ def bucket(moto_server, monkeypatch) -> Bucket:
 
 
 # -- Airflow ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def dag_test_with_deadlines() -> Iterator[None]:
+    """sparkify_etl has a deadline: let dag.test() finish successful runs (apache/airflow#73428)."""
+    from airflow_compat import patch_dag_test_deadlines
+
+    undo = patch_dag_test_deadlines()
+    yield
+    undo()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,7 @@ transaction that replaces (``truncate_insert``) or merges (``upsert``) a table's
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -23,10 +23,23 @@ log = logging.getLogger(__name__)
 MODES = ("truncate_insert", "upsert")
 
 
-def interval_params(context: Context) -> dict[str, Any]:
-    """The run's data interval ``[start, end)`` as UTC timestamps and as epoch milliseconds."""
+def interval_params(context: Context, refresh_from: str | None = None) -> dict[str, Any]:
+    """The run's data interval ``[start, end)`` as UTC timestamps and as epoch milliseconds.
+
+    With ``refresh_from`` (a staging task id): when that task re-staged an object that had
+    changed since it was last staged (a daily file with late or corrected events), the scope
+    widens to the whole UTC day of the interval, so every hour already loaded from that file is
+    brought up to date in the same transaction.
+    """
     start = _naive_utc(context["data_interval_start"])
     end = _naive_utc(context["data_interval_end"])
+    if refresh_from:
+        staged = context["ti"].xcom_pull(task_ids=refresh_from) or {}
+        if staged.get("changed_objects"):
+            day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+            start, end = min(start, day), max(end, day + timedelta(days=1))
+            log.info("%s changed since it was staged: reloading [%s, %s)",
+                     ", ".join(staged["changed_objects"]), start.isoformat(), end.isoformat())
     epoch = datetime(1970, 1, 1)
     return {
         "interval_start": start,
@@ -103,6 +116,7 @@ class TableLoadOperator(BaseOperator):
         scope_column: str | None,
         schema: str = settings.DEFAULTS.schema,
         redshift_conn_id: str = settings.DEFAULTS.redshift_conn_id,
+        refresh_from: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -112,6 +126,7 @@ class TableLoadOperator(BaseOperator):
         self.scope_column = scope_column
         self.schema = schema
         self.redshift_conn_id = redshift_conn_id
+        self.refresh_from = refresh_from
 
     def execute(self, context: Context) -> int:
         return load_table(
@@ -121,5 +136,5 @@ class TableLoadOperator(BaseOperator):
             select=self.select,
             mode=self.mode,
             scope_column=self.scope_column,
-            params=interval_params(context),
+            params=interval_params(context, self.refresh_from),
         )

@@ -178,8 +178,13 @@ class StageToRedshiftOperator(BaseOperator):
             )
             tx.run_file("stage/drop_batch.sql")
         self.log.info("Staged %d row(s) from %d object(s) into %s.%s", total, len(todo), self.schema, self.table)
+        # Objects staged before under another ETag or size changed since: the loads downstream
+        # widen their scope to refresh what was loaded from them (see LoadFactOperator).
+        changed = [o.key for o in todo if o.key in known]
+        if changed:
+            self.log.info("Changed since last staged: %s", ", ".join(changed))
         return {"listed": bool(self.s3_prefix), "staged_objects": len(todo), "rows": total,
-                "fetched_objects": s3.get_calls, "list_calls": s3.list_calls}
+                "fetched_objects": s3.get_calls, "list_calls": s3.list_calls, "changed_objects": changed}
 
     # -- helpers ------------------------------------------------------------------------------
 
