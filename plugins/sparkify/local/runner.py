@@ -271,11 +271,15 @@ class Stack:
 
             now = datetime.now(UTC).replace(tzinfo=None)
             end_day = self.config.end.date() + timedelta(days=1 if self.config.end.hour else 0)
-            if until_now:
-                end_day = max(end_day, now.date() + timedelta(days=1))
             source = self.state / "demo"
             summary = demo_data.generate(source, self.config.start.date(), end_day, now=now)
             say(f"• generated demo data in {source}: {summary}")
+            if until_now and end_day <= now.date():
+                # `make up`'s hourly schedule runs the latest hour: its day and the one before, not
+                # every day since START (years of demo data: minutes and gigabytes in moto's memory).
+                recent = max(end_day, now.date() - timedelta(days=1))
+                summary = demo_data.generate(source, recent, now.date() + timedelta(days=1), now=now)
+                say(f"  and for the scheduled runs, {recent} to today: {summary}")
             window = None
         summary = seed.seed(
             source, endpoint=self.moto.endpoint, bucket=self.config.bucket,
@@ -342,7 +346,7 @@ class Stack:
             time.sleep(0.5)
         return None
 
-    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+    def api(self, method: str, path: str, body: dict | None = None, timeout: float = 30) -> dict:
         """Call Airflow's REST API as `admin` (loopback only)."""
         import urllib.request
 
@@ -352,23 +356,50 @@ class Stack:
                 base + "/auth/token", method="POST", headers={"Content-Type": "application/json"},
                 data=json.dumps({"username": "admin", "password": self.admin_password()}).encode(),
             )
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 self._token = json.loads(response.read())["access_token"]
         request = urllib.request.Request(
             base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
             headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._token}"},
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read() or b"{}")
 
-    def cancel_unfinished_backfills(self) -> None:
-        """Cancel backfills of the DAG left unfinished by an interrupted run (Airflow allows one at a time)."""
-        rows = metadata_query(
-            self.metadata_url, "SELECT id FROM backfill WHERE dag_id = %s AND completed_at IS NULL", (DAG_ID,)
-        )
-        for (backfill_id,) in rows:
-            say(f"• cancelling backfill {backfill_id}, left unfinished by an earlier run")
-            self.api("PUT", f"/api/v2/backfills/{backfill_id}/cancel")
+    def close_interrupted_runs(self) -> None:
+        """Close what an interrupted run left in Airflow's metadata, while no scheduler runs: its unfinished
+        backfill (Airflow allows one per DAG, and a scheduler would resume it) and the runs left queued or
+        running (of that backfill or in this window), marked failed as Airflow's "mark failed" does
+        (running tasks failed, pending ones skipped), so that the next backfill reruns them."""
+        import psycopg
+
+        window = (self.config.start.replace(tzinfo=UTC), self.config.end.replace(tzinfo=UTC))
+        with psycopg.connect(self.metadata_url, connect_timeout=10) as conn:  # one transaction
+            if conn.execute("SELECT to_regclass('backfill') IS NULL").fetchone()[0]:
+                return  # Airflow's metadata database is not migrated yet: nothing ran
+            backfills = [row[0] for row in conn.execute(
+                "UPDATE backfill SET is_paused = TRUE, completed_at = now() "
+                "WHERE dag_id = %s AND completed_at IS NULL RETURNING id", (DAG_ID,),
+            )]
+            runs = conn.execute(
+                "UPDATE dag_run SET state = 'failed', end_date = now() "
+                "WHERE dag_id = %s AND state IN ('queued', 'running') "
+                "AND (backfill_id = ANY(%s) OR (data_interval_start >= %s AND data_interval_start < %s)) "
+                "RETURNING run_id, data_interval_start",
+                (DAG_ID, backfills, *window),
+            ).fetchall()
+            run_ids = [run_id for run_id, _ in runs]
+            conn.execute(
+                "UPDATE task_instance SET state = CASE WHEN state IN "
+                "('running', 'deferred', 'up_for_reschedule', 'awaiting_input') THEN 'failed' ELSE 'skipped' END, "
+                "end_date = now() WHERE dag_id = %s AND run_id = ANY(%s) AND (state IS NULL OR state NOT IN "
+                "('success', 'failed', 'skipped', 'upstream_failed', 'removed'))",
+                (DAG_ID, run_ids),
+            )
+        for backfill_id in backfills:
+            say(f"• closed backfill {backfill_id}, left unfinished by an interrupted run")
+        if runs:
+            hours = ", ".join(f"{start:%Y-%m-%dT%H:%M}" for _, start in sorted(runs, key=lambda r: r[1]))
+            say(f"  its unfinished runs are marked failed ({hours}); REPROCESS=failed reruns them")
 
     def write_stack_file(self) -> None:
         self.stack_file.write_text(json.dumps({
@@ -381,38 +412,132 @@ class Stack:
             "metadata_url": self.metadata_url,
         }, indent=2))
 
-    def stop(self) -> None:
-        for name, process in reversed(list(self.processes.items())):
-            stop_group(process.pid, name)
-        self.processes.clear()
-        if self.moto:
-            self.moto.stop()
-        if self.pg:
-            self.pg.stop()
+    def stop(self, close_runs: bool = False) -> None:
+        """Stop everything, Airflow's processes and moto first; with ``close_runs`` (the run did not end
+        normally), close its unfinished backfill and runs before PostgreSQL stops."""
+        with uninterruptible():
+            groups = [p.pid for p in self.processes.values()]
+            if self.moto and self.moto.process:
+                groups.append(self.moto.process.pid)
+            stop_groups(groups)
+            for process in self.processes.values():
+                process.poll()
+            self.processes.clear()
+            if self.moto:
+                self.moto.stop()
+            if close_runs and self.metadata_url:
+                try:
+                    self.close_interrupted_runs()
+                except Exception as err:  # noqa: BLE001 - the next run closes them before it starts
+                    say(f"  could not close the unfinished runs now ({str(err).strip()}); the next run will")
+            if self.pg:
+                self.pg.stop()
+
+
+class uninterruptible:  # noqa: N801 - used as a statement: `with uninterruptible():`
+    """Ignore Ctrl-C and SIGTERM while stopping: a second Ctrl-C must not leave servers behind
+    (stopping takes seconds; it is bounded by the timeouts below)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __enter__(self) -> None:
+        self.saved = {}
+        for sig in self.SIGNALS:
+            try:
+                self.saved[sig] = signal.signal(sig, signal.SIG_IGN)
+            except ValueError:  # not the main thread
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+
+
+def stop_groups(pids: list[int], timeout: float = 10) -> None:
+    """Stop processes started in process groups of their own (``start_new_session``) and every
+    descendant, all at once: SIGTERM to each process (it stops its children its own way: Airflow's
+    scheduler sends its executor's workers a last message), then, for whatever is left after
+    ``timeout`` seconds (a scheduler waiting for tasks that will not finish), SIGKILL to each group
+    and to every descendant seen, those in groups of their own (Airflow's task processes) included."""
+    import psutil
+
+    tracked: dict[int, psutil.Process] = {}
+
+    def track() -> None:
+        for proc in [*tracked.values()]:
+            try:
+                for child in proc.children(recursive=True):
+                    tracked.setdefault(child.pid, child)
+            except psutil.Error:
+                pass
+
+    def alive() -> list[psutil.Process]:
+        found = []
+        for proc in tracked.values():
+            try:
+                if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+            except psutil.Error:
+                pass
+        return found
+
+    def reap() -> None:
+        for pid in [*tracked]:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+    for pid in pids:
+        try:
+            tracked[pid] = psutil.Process(pid)
+        except psutil.NoSuchProcess:
+            pass
+    track()
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        track()
+        reap()
+        if not alive():
+            return
+        time.sleep(0.2)
+    track()
+    left = alive()
+    names: dict[str, int] = {}
+    for proc in left:
+        try:
+            words = " ".join(proc.cmdline()).split() or [proc.name()]
+        except psutil.Error:
+            continue
+        words = words[2:] if words[1:2] == ["-m"] else [Path(words[0]).name, *words[1:]]
+        names[" ".join(words[:2])] = names.get(" ".join(words[:2]), 0) + 1
+    listed = ", ".join(f"{name} ×{n}" if n > 1 else name for name, n in names.items())
+    say(f"  killing what did not stop within {timeout:g} s: {listed}")
+    for pid in pids:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    for proc in left:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    deadline = time.monotonic() + 5
+    while alive() and time.monotonic() < deadline:
+        reap()
+        time.sleep(0.1)
+    reap()
 
 
 def stop_group(pid: int, name: str, timeout: float = 20) -> None:
-    """SIGTERM a process group (the process and its children), then SIGKILL what is left."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            break
-        try:
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.2)
-    else:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    """SIGTERM a process started in a group of its own, then SIGKILL what is left of it (see stop_groups)."""
+    stop_groups([pid], timeout=timeout)
 
 
 def check_warehouse(url: str) -> None:
@@ -465,15 +590,29 @@ def create_backfill(stack: Stack) -> int | None:
     result = stack.airflow(*args, check=False)
     if result.returncode != 0:
         if "No runs to create" in result.stdout + result.stderr or "NoBackfillRunsToCreate" in result.stderr:
-            say(f"  every run of the window already succeeded (REPROCESS={config.reprocess}); "
-                "REPROCESS=completed reloads them")
+            # Airflow creates no backfill only when no hour of the window has ended yet.
+            say("  no run to create: no hour of the window has ended yet")
             return None
         raise RunnerError(f"airflow backfill create failed:\n{(result.stderr or result.stdout)[-3000:]}")
     rows = metadata_query(stack.metadata_url, "SELECT id FROM backfill WHERE id > %s AND dag_id = %s ORDER BY id",
                           (before, DAG_ID))
     if not rows:
         raise RunnerError(f"airflow backfill create reported success but no backfill exists:\n{result.stdout[-2000:]}")
-    return rows[-1][0]
+    backfill_id = rows[-1][0]
+    # Hours whose run is kept (REPROCESS) get a backfill row without a run ("already exists").
+    to_run, kept = metadata_query(
+        stack.metadata_url,
+        "SELECT COUNT(dag_run_id), COUNT(*) - COUNT(dag_run_id) FROM backfill_dag_run WHERE backfill_id = %s",
+        (backfill_id,),
+    )[0]
+    if not to_run:
+        done = "succeeded" if config.reprocess == "failed" else "ran"
+        say(f"  every run of the window already {done} (REPROCESS={config.reprocess}); "
+            "REPROCESS=completed reloads them")
+        return None
+    if kept:
+        say(f"  {kept} run(s) of the window already ran and are kept (REPROCESS={config.reprocess})")
+    return backfill_id
 
 
 def wait_for_backfill(stack: Stack, backfill_id: int, poll: float = 2.0) -> None:
@@ -497,6 +636,10 @@ def wait_for_backfill(stack: Stack, backfill_id: int, poll: float = 2.0) -> None
             last = line
         if total and len(done) == total:
             return
+        if not total and metadata_query(
+            stack.metadata_url, "SELECT completed_at IS NOT NULL FROM backfill WHERE id = %s", (backfill_id,)
+        )[0][0]:
+            return  # a backfill with no run to wait for
         for name, process in stack.processes.items():
             if process.poll() is not None:
                 raise RunnerError(f"Airflow's {name} stopped (code {process.returncode}); see {stack.logs / name}.log")
@@ -590,6 +733,17 @@ def running_stack(config: Config) -> dict[str, Any] | None:
     return info if alive else None
 
 
+def _ours(pid: int) -> bool:
+    """Whether ``pid`` is still one of the stack's servers (not a process that reused the id)."""
+    import psutil
+
+    try:
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return False
+    return "airflow" in cmdline or "moto" in cmdline
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -607,27 +761,27 @@ def command_run(config: Config) -> int:
     started = time.monotonic()
     stack = Stack(config)
     stack.scheduled_runs = False
+    ended = False
     try:
         stack.start_servers()
         stack.seed(until_now=False)
         stack.prepare_airflow()
+        # Before any scheduler starts: what an interrupted run left unfinished (normally closed when
+        # it stopped; not if it was killed).
+        stack.close_interrupted_runs()
         stack.start_airflow()
         # The scheduler starts no run of a paused DAG, backfill runs included.
         stack.airflow("dags", "unpause", DAG_ID)
-        stack.cancel_unfinished_backfills()
         backfill_id = create_backfill(stack)
         if backfill_id is not None:
-            try:
-                wait_for_backfill(stack, backfill_id)
-            except BaseException:
-                stack.cancel_unfinished_backfills()
-                raise
+            wait_for_backfill(stack, backfill_id)
+        ended = True
         summary = summarise(stack)
         print_summary(stack, summary, time.monotonic() - started)
         return 1 if summary.failed or summary.missing else 0
     finally:
         say("• stopping everything this run started")
-        stack.stop()
+        stack.stop(close_runs=not ended)
 
 
 def command_up(config: Config) -> int:
@@ -648,7 +802,8 @@ def command_up(config: Config) -> int:
     say("")
     say(f"Airflow UI: http://127.0.0.1:{stack.api_port}/dags/{DAG_ID}   login: admin / {password}")
     say(f"warehouse:  {redact_url(stack.warehouse_url)}")
-    say(f"S3:         {stack.moto.endpoint} bucket {config.bucket}")
+    say(f"S3:         {stack.moto.endpoint} bucket {config.bucket}"
+        + ("" if config.source else " (demo data: the days of the window and the last day)"))
     say(f"logs:       {stack.logs}   state: {config.state}")
     say("The DAG is unpaused on its hourly schedule; backfill from the UI (Trigger → Backfill) or with")
     say(f"  AIRFLOW_HOME={stack.airflow_home} ... airflow backfill create --dag-id {DAG_ID} --from-date … --to-date …")
@@ -662,10 +817,9 @@ def command_down(config: Config) -> int:
         say("nothing is running (no stack.json)")
         return 0
     info = json.loads(path.read_text())
-    for name, pid in reversed(list(info.get("pids", {}).items())):
-        stop_group(pid, name)
-    if info.get("moto_pid"):
-        stop_group(info["moto_pid"], "moto")
+    pids = [*info.get("pids", {}).values(), *([info["moto_pid"]] if info.get("moto_pid") else [])]
+    with uninterruptible():
+        stop_groups([pid for pid in pids if _ours(pid)])
     if info.get("pg_data"):
         server = PostgresServer(config.state / "pg" / "data")
         server.stop()

@@ -1,0 +1,100 @@
+"""Session fixtures for whole-DAG runs over the real Sparkify data.
+
+Uploading the 14,896 song files to moto and staging them takes minutes, so it is done once per
+session: every test that needs the real songs clones the template database this builds.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from tests.helpers import load_dag
+
+from conftest import aws_connection, create_bucket, create_database, real_data
+
+REAL_BUCKET = "sparkify-real"
+SONG_COUNT = 14_896  # song files in the real data (SOURCES.md), all with distinct song_ids
+
+
+def _upload(client, bucket: str, root: Path, paths: list[Path], threads: int = 8) -> None:
+    def one(path: Path) -> None:
+        client.put_object(Bucket=bucket, Key=path.relative_to(root).as_posix(), Body=path.read_bytes())
+
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(one, paths))
+
+
+@pytest.fixture(scope="session")
+def real_songs_warehouse_template(pg_server, moto_server, tables_template, airflow_db) -> tuple[str, str, str]:
+    """``(template_db_name, bucket_name, endpoint)``: a bucket holding all the real data, and a database
+    with every table whose ``staging_songs`` holds all its songs (staged by sparkify_etl's own
+    Stage_songs task), ready to be cloned with ``create_database(pg_server, template=...)``.
+
+    Only ``staging_songs``, ``load_manifest`` and ``load_listing`` are filled; the song listing
+    is recorded as just done, so runs within ``song_listing_period_hours`` do not list again.
+    Clone it, never connect to it: a template with an open connection cannot be cloned.
+    Other test folders re-export this fixture (tests/backfill): it is built once per session.
+    """
+    # Memoised on the server object, not in this module: this file may be imported twice under two
+    # names (pytest's "dags.conftest" and "tests.dags.conftest" from tests/backfill), and each copy's
+    # fixture would otherwise build its own template (minutes) and fail on the existing bucket.
+    built = pg_server.__dict__.setdefault("_sparkify_real_songs_templates", {})
+    if moto_server.endpoint not in built:
+        built[moto_server.endpoint] = _build_real_songs_template(pg_server, moto_server, tables_template)
+    return built[moto_server.endpoint]
+
+
+def _build_real_songs_template(pg_server, moto_server, tables_template) -> tuple[str, str, str]:
+    data = real_data()
+    bucket = create_bucket(moto_server.endpoint, REAL_BUCKET)
+    paths = [
+        data / "log_json_path.json",
+        *sorted((data / "log_data").rglob("*.json")),
+        *sorted((data / "song_data").rglob("*.json")),
+    ]
+    _upload(bucket.client, bucket.name, data, paths)
+
+    db = create_database(pg_server, template=tables_template)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIRFLOW_CONN_REDSHIFT", db.url)
+        mp.setenv("AIRFLOW_CONN_AWS", aws_connection(moto_server.endpoint))
+        dag = patched_for_dag_test(load_dag(), mp)
+        # Run only Stage_songs; every other task is marked successful without running.
+        run = run_only(dag, "Stage_songs", datetime(2018, 11, 1), s3_bucket=bucket.name)
+    assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
+    staged = db.scalar("SELECT COUNT(*) FROM staging_songs")
+    assert staged == SONG_COUNT, f"staged {staged} songs, expected {SONG_COUNT}"
+    return db.name, bucket.name, moto_server.endpoint
+
+
+def patched_for_dag_test(dag, monkeypatch: pytest.MonkeyPatch, *, fail_fast: bool = False):
+    """``dag``, patched (until ``monkeypatch`` undoes it) so that ``dag.test()`` can run it.
+
+    Its late-run deadline is removed: on Airflow 3.3.2 ``dag.test()`` crashes when a run of a
+    DAG with a ``DeadlineAlert`` succeeds (``DagRun.update_state`` looks the alerts up by id,
+    but ``dag.test()``'s serialised copy holds them as dicts: "'dict' object has no attribute
+    'hex'"). With ``fail_fast``, tasks do not retry, so a failure ends the run at once instead
+    of ``dag.test()`` waiting out the 5-minute retry delay.
+
+    The params' values are restored afterwards: the task runner's ``process_params`` resolves a
+    run's conf into the DAG's own ``Param`` objects, so in ``dag.test()`` (one process) a conf
+    value such as ``schema="bad;drop"`` would otherwise become the default of every later run.
+    """
+    for params in (dag.params, *(task.params for task in dag.tasks)):
+        for param in params.values():
+            monkeypatch.setattr(param, "value", param.value)
+    monkeypatch.setattr(dag, "deadline", None)
+    if fail_fast:
+        for task in dag.tasks:
+            monkeypatch.setattr(task, "retries", 0)
+    return dag
+
+
+def run_only(dag, task_id: str, interval_start: datetime, **conf):
+    """Run ``task_id`` alone for the hour starting at ``interval_start``; every other task of the
+    run is marked successful without running."""
+    logical_date = interval_start.replace(tzinfo=UTC) + timedelta(hours=1)  # the interval's end, as run_interval
+    return dag.test(logical_date=logical_date, run_conf=conf or None, mark_success_pattern=rf"(?!{task_id}$).*")

@@ -1,0 +1,333 @@
+"""The DAG files load, and sparkify_etl has the shape, the settings and the SQL it promises.
+
+Fast: no warehouse and no S3, except one ``dag.test()`` run (a bad param must fail the run at
+once, without retries) that needs only Airflow's metadata database.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from airflow.sdk import Asset, CronDataIntervalTimetable
+from airflow.sdk.exceptions import AirflowFailException
+from tests.helpers import load_dag, run_interval
+
+from sparkify import settings, warehouse
+from sparkify.quality import load_checks
+from sparkify.tables import STAGING_COLUMNS, STAR_TABLES
+
+from .conftest import patched_for_dag_test
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGS_DIR = ROOT / "dags"
+SQL_DIR = settings.SQL_DIR
+
+EXPECTED_DOWNSTREAM = {
+    "Begin_execution": {"Stage_events", "Stage_songs"},
+    "Stage_events": {"Load_songplays_fact_table"},
+    "Stage_songs": {"Load_songplays_fact_table"},
+    "Load_songplays_fact_table": {
+        "Load_user_dim_table", "Load_song_dim_table", "Load_artist_dim_table", "Load_time_dim_table",
+    },
+    "Load_user_dim_table": {"Run_data_quality_checks"},
+    "Load_song_dim_table": {"Run_data_quality_checks"},
+    "Load_artist_dim_table": {"Run_data_quality_checks"},
+    "Load_time_dim_table": {"Run_data_quality_checks"},
+    "Run_data_quality_checks": {"End_execution"},
+    "End_execution": set(),
+}
+# Tasks that write a warehouse table, and the table each one writes.
+LOAD_TASKS = {
+    "Stage_events": "staging_events",
+    "Stage_songs": "staging_songs",
+    "Load_songplays_fact_table": "songplays",
+    "Load_user_dim_table": "users",
+    "Load_song_dim_table": "songs",
+    "Load_artist_dim_table": "artists",
+    "Load_time_dim_table": "time",
+}
+SQL_TASKS = [*LOAD_TASKS, "Run_data_quality_checks"]
+DIALECTS = ("redshift", "postgres")
+
+
+@pytest.fixture(scope="module")
+def dag_bag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_DIR))
+
+
+@pytest.fixture(scope="module")
+def dag(dag_bag):
+    return dag_bag.dags["sparkify_etl"]
+
+
+# -- loading ----------------------------------------------------------------------------------------
+
+
+def test_dag_files_import_without_errors(dag_bag):
+    assert dag_bag.import_errors == {}
+    assert "sparkify_etl" in dag_bag.dags
+    assert Path(dag_bag.dags["sparkify_etl"].fileloc) == DAGS_DIR / "sparkify_etl.py"
+
+
+# -- structure and settings ---------------------------------------------------------------------------
+
+
+def test_graph(dag):
+    assert set(dag.task_dict) == set(EXPECTED_DOWNSTREAM)
+    for task_id, downstream in EXPECTED_DOWNSTREAM.items():
+        assert dag.get_task(task_id).downstream_task_ids == downstream, task_id
+    upstream = {t: {u for u, d in EXPECTED_DOWNSTREAM.items() if t in d} for t in EXPECTED_DOWNSTREAM}
+    for task_id, expected in upstream.items():
+        assert dag.get_task(task_id).upstream_task_ids == expected, task_id
+
+
+def test_default_args(dag):
+    args = dag.default_args
+    assert args["retries"] == 3
+    assert args["retry_delay"] == timedelta(minutes=5)
+    assert args["depends_on_past"] is False
+    assert args["email_on_retry"] is False
+    for task in dag.tasks:
+        assert task.depends_on_past is False, task.task_id
+        assert task.email_on_retry is False, task.task_id
+        assert task.retry_delay == timedelta(minutes=5), task.task_id
+        # The data-quality task fails without retries: rerunning does not fix data.
+        assert task.retries == (0 if task.task_id == "Run_data_quality_checks" else 3), task.task_id
+
+
+def test_schedule_is_hourly_data_intervals_in_utc(dag):
+    assert dag.catchup is False
+    timetable = dag.timetable
+    assert isinstance(timetable, CronDataIntervalTimetable)
+    assert timetable.expression == "0 * * * *"
+    assert str(timetable.timezone) in ("UTC", "Timezone('UTC')")
+    assert dag.start_date == datetime(2018, 11, 1, tzinfo=UTC)
+    assert dag.start_date.utcoffset() == timedelta(0)
+
+    import pendulum
+    from airflow.serialization.encoders import coerce_to_core_timetable
+
+    # A manual run at 11:00 owns [10:00, 11:00): what tests.helpers.run_interval relies on.
+    run_after = pendulum.datetime(2018, 11, 5, 11, tz="UTC")
+    interval = coerce_to_core_timetable(timetable).infer_manual_data_interval(run_after=run_after)
+    assert (interval.start, interval.end) == (datetime(2018, 11, 5, 10, tzinfo=UTC), run_after)
+
+
+def test_docs_and_tags(dag):
+    assert dag.doc_md and dag.doc_md.strip()
+    assert dag.description
+    assert {"sparkify", "etl"} <= set(dag.tags)
+    for task in dag.tasks:
+        assert task.doc_md and task.doc_md.strip(), f"{task.task_id} has no doc_md"
+
+
+def test_every_load_task_has_its_table_as_asset_outlet(dag):
+    uris = set()
+    for task_id, table in LOAD_TASKS.items():
+        outlets = dag.get_task(task_id).outlets
+        assets = [o for o in outlets if isinstance(o, Asset)]
+        assert assets, f"{task_id} has no Asset outlet"
+        assert [a.uri for a in assets] == [f"sparkify://warehouse/{table}"], task_id
+        uris.add(assets[0].uri)
+    assert len(uris) == len(LOAD_TASKS)
+
+
+def test_load_tasks_use_files_and_tables_that_exist(dag):
+    for task_id, table in LOAD_TASKS.items():
+        task = dag.get_task(task_id)
+        assert task.table == table
+        if task_id.startswith("Load_"):
+            assert table in STAR_TABLES
+            assert (SQL_DIR / task.select).is_file(), task.select
+        else:
+            assert table in STAGING_COLUMNS
+
+
+def test_params_default_to_settings(dag):
+    params = dag.params
+    expected = {
+        "s3_bucket": settings.DEFAULTS.s3_bucket,
+        "schema": settings.DEFAULTS.schema,
+        "redshift_conn_id": settings.DEFAULTS.redshift_conn_id,
+        "aws_conn_id": settings.DEFAULTS.aws_conn_id,
+        "log_prefix": settings.DEFAULTS.log_prefix,
+        "song_prefix": settings.DEFAULTS.song_prefix,
+        "log_jsonpath": settings.DEFAULTS.log_jsonpath,
+    }
+    for name, value in expected.items():
+        assert params[name] == value, name
+
+
+# -- SQL templates ------------------------------------------------------------------------------------
+
+SQL_FILES = sorted(p.relative_to(SQL_DIR).as_posix() for p in SQL_DIR.rglob("*.sql"))
+
+# How each file is rendered by the code that uses it (plugins/sparkify/**): its Jinja context.
+_LOAD = {"schema": "public"}
+_MODE = {"schema": "public", "table": "songplays", "columns": STAR_TABLES["songplays"].columns,
+         "key": STAR_TABLES["songplays"].key, "scope_column": "start_time", "select": "load/songplays.sql"}
+_CONTEXTS: dict[str, dict] = {
+    "load/count_rows.sql": {"schema": "public", "table": "time", "scope_column": "start_time"},
+    "load/modes/truncate_insert.sql": _MODE,
+    "load/modes/upsert.sql": {**_MODE, "table": "users", "columns": STAR_TABLES["users"].columns,
+                              "key": STAR_TABLES["users"].key, "scope_column": None, "select": "load/users.sql"},
+    "quality/column_check.sql": {"schema": "public", "table": "songplays", "scope_column": "start_time",
+                                 "expression": "SUM(CASE WHEN songplay_id IS NULL THEN 1 ELSE 0 END) AS null_check"},
+    "quality/table_check.sql": {"schema": "public", "table": "users", "scope_column": None,
+                                "check_statement": "COUNT(*) >= 0"},
+    "quality/record_results.sql": {"schema": "public", "count": 2},
+    "stage/add_batch_objects.sql": {"count": 2},
+    "stage/copy_postgres.sql": {"columns": STAGING_COLUMNS["staging_events"]},
+    "stage/copy_redshift.sql": {
+        "columns": [c for c in STAGING_COLUMNS["staging_events"] if c != "source_key"],
+        "manifest_url": "s3://manifests/sparkify/run/Stage_events-0.manifest",
+        "credentials": "aws_iam_role=arn:aws:iam::123456789012:role/redshift",
+        "json_format": "s3://udacity-dend/log_json_path.json", "region": "us-west-2",
+    },
+    "stage/create_batch.sql": {"schema": "public", "table": "staging_events"},
+    "stage/drop_batch.sql": {},
+    "stage/replace_rows.sql": {"schema": "public", "table": "staging_songs", "source_key_column": None,
+                               "dedupe_key": "song_id"},
+    "stage/set_batch_source_key.sql": {"source_key_column": "source_key"},
+    "stage/table_columns.sql": {},
+}
+# Only ever run on one dialect: the bulk-load statement of each.
+_DIALECT_ONLY = {"stage/copy_redshift.sql": "redshift", "stage/copy_postgres.sql": "postgres"}
+# Not portable (data-contract.md, "SQL dialect"): must not appear in any statement.
+_NOT_PORTABLE = re.compile(
+    r"\bDISTINCT\s+ON\b|\bON\s+CONFLICT\b|\bRETURNING\b|\bSERIAL\b|\bdayofweek\b", re.IGNORECASE
+)
+_REDSHIFT_ONLY = re.compile(r"\b(DISTKEY|SORTKEY|DISTSTYLE|ENCODE|IDENTITY)\b|\bFROM\s+'s3://", re.IGNORECASE)
+
+
+def _check_rendered(path: str, dialect: str, sql: str) -> list[str]:
+    assert not re.search(r"\{\{|\{%|\{#|#\}|%\}|\}\}", sql), f"{path}: Jinja left in the output"
+    statements = warehouse.split(sql)
+    assert statements, f"{path} ({dialect}) renders to no statement"
+    for statement in statements:
+        # Parameters are bound pyformat-style: every other '%' must be written '%%'.
+        leftover = re.sub(r"%\(\w+\)s|%%", "", statement)
+        assert "%" not in leftover, f"{path} ({dialect}): stray '%' in {statement!r}"
+        if path not in _DIALECT_ONLY:
+            assert not _NOT_PORTABLE.search(statement), f"{path} ({dialect}): not portable: {statement!r}"
+        if dialect == "postgres" and path not in _DIALECT_ONLY:
+            assert not _REDSHIFT_ONLY.search(statement), f"{path} (postgres): Redshift-only clause: {statement!r}"
+    return statements
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("path", SQL_FILES)
+def test_every_sql_file_renders_for_both_dialects(path, dialect):
+    import jinja2
+
+    context = _CONTEXTS.get(path, _LOAD)
+    try:
+        sql = warehouse.render(path, dialect=dialect, **context)
+    except jinja2.UndefinedError as err:
+        pytest.fail(f"{path}: {err}; give it the context its caller uses in _CONTEXTS")
+    _check_rendered(path, dialect, sql)
+
+
+def test_sql_contexts_name_existing_files():
+    assert set(_CONTEXTS) <= set(SQL_FILES), set(_CONTEXTS) - set(SQL_FILES)
+
+
+def test_ddl_is_rendered_per_dialect():
+    redshift = warehouse.render("ddl/create_tables.sql", dialect="redshift", schema="public")
+    postgres = warehouse.render("ddl/create_tables.sql", dialect="postgres", schema="public")
+    assert "DISTKEY" in redshift and "SORTKEY" in redshift
+    created = re.findall(r"CREATE TABLE IF NOT EXISTS public\.(\w+)", postgres)
+    assert set(STAR_TABLES) | set(STAGING_COLUMNS) <= set(created)
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_every_load_renders_as_the_dag_calls_it(dag, dialect):
+    for task_id in LOAD_TASKS:
+        task = dag.get_task(task_id)
+        if not task_id.startswith("Load_"):
+            continue
+        spec = STAR_TABLES[task.table]
+        sql = warehouse.render(
+            f"load/modes/{task.mode}.sql", dialect=dialect, schema="public", table=task.table,
+            columns=spec.columns, key=spec.key, scope_column=task.scope_column, select=task.select,
+        )
+        statements = _check_rendered(task.select, dialect, sql)
+        assert any(s.upper().startswith("INSERT INTO PUBLIC." + task.table.upper()) for s in statements), task_id
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_every_declared_check_renders(dialect):
+    checks = load_checks()
+    assert checks
+    for check in checks:
+        sql = warehouse.render(check.template, dialect=dialect, schema="public", **check.context)
+        statements = _check_rendered(check.template, dialect, sql)
+        assert statements[-1].upper().lstrip("(").startswith("SELECT"), check.name
+
+
+# -- bad params fail before any SQL -----------------------------------------------------------------
+
+
+def _refuse(*args, **kwargs):
+    raise AssertionError("the task reached the warehouse or S3 with a bad param")
+
+
+class _NoXCom:
+    """The task instance of a run in which no upstream task pushed anything."""
+
+    def xcom_pull(self, *args, **kwargs):
+        return None
+
+    def xcom_push(self, *args, **kwargs):
+        pass
+
+
+@pytest.mark.parametrize("task_id", SQL_TASKS)
+def test_bad_schema_fails_the_task_before_any_sql(dag, task_id, monkeypatch):
+    monkeypatch.setattr(warehouse.Warehouse, "__init__", _refuse)
+    monkeypatch.setattr("sparkify.s3.S3.__init__", _refuse)
+    task = copy.deepcopy(dag.get_task(task_id))
+    start = datetime(2018, 11, 5, 10, tzinfo=UTC)
+    params = {name: dag.params[name] for name in dag.params}
+    context = {
+        "params": {**params, "schema": "bad;drop"},
+        "data_interval_start": start,
+        "data_interval_end": start + timedelta(hours=1),
+        "logical_date": start + timedelta(hours=1),
+        "run_id": "manual__bad-param",
+        "dag": dag,
+        "task": task,
+        "ti": _NoXCom(),
+    }
+    task.render_template_fields(context)
+    assert task.schema == "bad;drop"
+    with pytest.raises(AirflowFailException) as failure:
+        task.execute(context)
+    message = str(failure.value)
+    assert "schema" in message and "bad;drop" in message
+
+
+def test_bad_param_fails_the_run_without_retries(airflow_db, monkeypatch):
+    """Through Airflow: the staging tasks fail on their first try, nothing downstream runs."""
+    dag = patched_for_dag_test(load_dag(), monkeypatch)
+    # A retry would be visible at once (try_number 2) instead of after five minutes.
+    for task in dag.tasks:
+        monkeypatch.setattr(task, "retry_delay", timedelta(0))
+    # Nothing listens there: any attempt to connect would fail, and be retried.
+    monkeypatch.setenv("AIRFLOW_CONN_REDSHIFT", "postgresql://nobody@127.0.0.1:9/nowhere")
+    monkeypatch.setenv("AIRFLOW_CONN_AWS", '{"conn_type": "aws", "extra": {"endpoint_url": "http://127.0.0.1:9"}}')
+
+    run = run_interval(dag, datetime(2018, 11, 5, 10), schema="bad;drop")
+
+    assert run.state == "failed"
+    states = {ti.task_id: (ti.state, ti.try_number) for ti in run.get_task_instances()}
+    assert states["Stage_events"] == ("failed", 1)
+    assert states["Stage_songs"] == ("failed", 1)
+    for task_id in ("Load_songplays_fact_table", "Load_user_dim_table", "Run_data_quality_checks", "End_execution"):
+        assert states[task_id][0] == "upstream_failed", (task_id, states[task_id])
