@@ -134,7 +134,7 @@ FAILURES = {
     ),
     "orphan_songplay_user": (
         ["DELETE FROM users WHERE user_id = 20"],
-        "songplays_user_in_users [error] on songplays: actual 1, expected = 0",
+        "songplays_user_in_users [error] on songplays.user_id: actual 1, expected = 0",
     ),
     "wrong_level": (
         ["UPDATE songplays SET level = 'gold' WHERE user_id = 20"],
@@ -155,7 +155,7 @@ FAILURES = {
     ),
     "orphan_time": (
         ["DELETE FROM time WHERE start_time = (SELECT MIN(start_time) FROM songplays)"],
-        "songplays_start_time_in_time [error] on songplays: actual 1, expected = 0",
+        "songplays_start_time_in_time [error] on songplays.start_time: actual 1, expected = 0",
     ),
 }
 

@@ -102,7 +102,8 @@ def test_events_copy_statement_and_manifest(redshift, bucket, manifest_bucket, a
     put_sources(bucket, songs=False)
     result = stage_events(bucket, manifest_bucket).execute(CONTEXT)
 
-    assert result == {"listed": False, "staged_objects": 1, "rows": 6, "fetched_objects": 0, "list_calls": 0}
+    assert result == {"listed": False, "staged_objects": 1, "rows": 6, "fetched_objects": 0, "list_calls": 0,
+                      "changed_objects": []}
     key = f"sparkify-manifests/sparkify_etl/{SAFE_RUN}/Stage_events-0.manifest"
     assert manifest_keys(manifest_bucket) == [key]
     assert read_manifest(manifest_bucket, key) == {"entries": [
@@ -216,7 +217,9 @@ def test_songs_manifest_lists_only_new_or_changed_objects(redshift, bucket, mani
     redshift.copy_count = 2
     result = stage_songs(bucket, manifest_bucket).execute(CONTEXT)
 
-    assert result == {"listed": True, "staged_objects": 2, "rows": 2, "fetched_objects": 0, "list_calls": 1}
+    # The rewritten object is reported as changed (the loads downstream then refresh its day).
+    assert result == {"listed": True, "staged_objects": 2, "rows": 2, "fetched_objects": 0, "list_calls": 1,
+                      "changed_objects": [changed]}
     key = f"sparkify-manifests/sparkify_etl/{SAFE_RUN}/Stage_songs-0.manifest"
     assert manifest_keys(manifest_bucket) == [key]
     assert read_manifest(manifest_bucket, key) == {"entries": [

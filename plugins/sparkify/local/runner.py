@@ -453,12 +453,14 @@ class uninterruptible:  # noqa: N801 - used as a statement: `with uninterruptibl
             signal.signal(sig, handler)
 
 
-def stop_groups(pids: list[int], timeout: float = 10) -> None:
+def stop_groups(pids: list[int], timeout: float = 20, group_after: float = 2) -> None:
     """Stop processes started in process groups of their own (``start_new_session``) and every
-    descendant, all at once: SIGTERM to each process (it stops its children its own way: Airflow's
-    scheduler sends its executor's workers a last message), then, for whatever is left after
-    ``timeout`` seconds (a scheduler waiting for tasks that will not finish), SIGKILL to each group
-    and to every descendant seen, those in groups of their own (Airflow's task processes) included."""
+    descendant, all at once. SIGTERM to each process first: it stops its children its own way
+    (Airflow's scheduler sends its executor's workers a last message; they would ignore a SIGTERM).
+    After ``group_after`` seconds, SIGTERM to the rest of each group (the api-server's and the
+    dag-processor's children wait for one). After ``timeout`` seconds (the triggerer waits 10 s for
+    its triggers; a scheduler waits for running tasks), SIGKILL to each group and to every
+    descendant seen, those in groups of their own (Airflow's task processes) included."""
     import psutil
 
     tracked: dict[int, psutil.Process] = {}
@@ -499,12 +501,20 @@ def stop_groups(pids: list[int], timeout: float = 10) -> None:
             os.kill(pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    grouped = False
+    while time.monotonic() - started < timeout:
         track()
         reap()
         if not alive():
             return
+        if not grouped and time.monotonic() - started >= group_after:
+            grouped = True
+            for pid in pids:
+                try:
+                    os.killpg(pid, signal.SIGTERM)
+                except (ProcessLookupError, PermissionError):
+                    pass
         time.sleep(0.2)
     track()
     left = alive()
