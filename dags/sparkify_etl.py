@@ -41,6 +41,8 @@ EVENTS_KEY = (
     "{{ data_interval_start.strftime('%Y-%m-%d') }}-events.json"
 )
 WAREHOUSE = {"schema": "{{ params.schema }}", "redshift_conn_id": "{{ params.redshift_conn_id }}"}
+# The star loads also choose how personal data (names, location, user agent) is loaded.
+LOAD = {**WAREHOUSE, "personal_data": "{{ params.personal_data }}"}
 
 
 def table_asset(table: str) -> Asset:
@@ -84,6 +86,10 @@ with DAG(
         "song_listing_period_hours": Param(
             DEFAULTS.song_listing_period_hours, type="number", minimum=0,
             description="List the song prefix at most this often (0: every run)",
+        ),
+        "personal_data": Param(
+            DEFAULTS.personal_data, type="string", enum=["keep", "hash", "omit"],
+            description="Users' names, location and user agent: keep, hash (MD5) or omit (NULL)",
         ),
         "events_grace_hours": Param(
             DEFAULTS.events_grace_hours, type="number", minimum=0,
@@ -133,7 +139,7 @@ with DAG(
         select="load/songplays.sql",
         refresh_from="Stage_events",
         outlets=[table_asset("songplays")],
-        **WAREHOUSE,
+        **LOAD,
     )
 
     Load_user_dim_table = LoadDimensionOperator(
@@ -144,7 +150,7 @@ with DAG(
         refresh_from="Stage_events",
         mode="upsert",
         outlets=[table_asset("users")],
-        **WAREHOUSE,
+        **LOAD,
     )
 
     Load_song_dim_table = LoadDimensionOperator(
@@ -154,7 +160,7 @@ with DAG(
         select="load/songs.sql",
         mode="upsert",
         outlets=[table_asset("songs")],
-        **WAREHOUSE,
+        **LOAD,
     )
 
     Load_artist_dim_table = LoadDimensionOperator(
@@ -164,7 +170,7 @@ with DAG(
         select="load/artists.sql",
         mode="upsert",
         outlets=[table_asset("artists")],
-        **WAREHOUSE,
+        **LOAD,
     )
 
     Load_time_dim_table = LoadDimensionOperator(
@@ -176,7 +182,7 @@ with DAG(
         mode="truncate_insert",
         scope_column="start_time",
         outlets=[table_asset("time")],
-        **WAREHOUSE,
+        **LOAD,
     )
 
     Run_data_quality_checks = DataQualityOperator(

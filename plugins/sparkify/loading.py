@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODES = ("truncate_insert", "upsert")
+# How columns holding personal data are loaded (include/sql/load/personal_data.jinja).
+PERSONAL_DATA = ("keep", "hash", "omit")
 
 
 def interval_params(context: Context, refresh_from: str | None = None) -> dict[str, Any]:
@@ -65,6 +67,7 @@ def load_table(
     mode: str,
     scope_column: str | None,
     params: dict[str, Any],
+    personal_data: str = settings.DEFAULTS.personal_data,
 ) -> int:
     """Load ``schema.table`` from the SELECT in ``include/sql/<select>``, in one transaction.
 
@@ -79,6 +82,8 @@ def load_table(
             raise settings.InvalidParam(f"mode={mode!r}: use one of {', '.join(MODES)}")
         if table not in STAR_TABLES:
             raise settings.InvalidParam(f"table={table!r} is not a star table ({', '.join(STAR_TABLES)})")
+        if personal_data not in PERSONAL_DATA:
+            raise settings.InvalidParam(f"personal_data={personal_data!r}: use one of {', '.join(PERSONAL_DATA)}")
     except settings.InvalidParam as err:
         raise AirflowFailException(str(err)) from None
     spec = STAR_TABLES[table]
@@ -93,6 +98,7 @@ def load_table(
             key=spec.key,
             scope_column=scope_column,
             select=select,
+            personal_data=personal_data,
         )
         ((rows,),) = tx.fetch_file(
             "load/count_rows.sql", params, schema=schema, table=table, scope_column=scope_column
@@ -105,7 +111,7 @@ def load_table(
 class TableLoadOperator(BaseOperator):
     """Base of the fact and dimension loads: a table, its SELECT file, a mode and a scope."""
 
-    template_fields: tuple[str, ...] = ("table", "schema", "select", "mode", "redshift_conn_id")
+    template_fields: tuple[str, ...] = ("table", "schema", "select", "mode", "redshift_conn_id", "personal_data")
 
     def __init__(
         self,
@@ -117,6 +123,7 @@ class TableLoadOperator(BaseOperator):
         schema: str = settings.DEFAULTS.schema,
         redshift_conn_id: str = settings.DEFAULTS.redshift_conn_id,
         refresh_from: str | None = None,
+        personal_data: str = settings.DEFAULTS.personal_data,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -127,6 +134,7 @@ class TableLoadOperator(BaseOperator):
         self.schema = schema
         self.redshift_conn_id = redshift_conn_id
         self.refresh_from = refresh_from
+        self.personal_data = personal_data
 
     def execute(self, context: Context) -> int:
         return load_table(
@@ -137,4 +145,5 @@ class TableLoadOperator(BaseOperator):
             mode=self.mode,
             scope_column=self.scope_column,
             params=interval_params(context, self.refresh_from),
+            personal_data=self.personal_data,
         )

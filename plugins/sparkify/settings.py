@@ -37,6 +37,11 @@ class Defaults:
     song_listing_period_hours: float = float(_env("SPARKIFY_SONG_LISTING_PERIOD_HOURS", "24"))
     events_grace_hours: float = float(_env("SPARKIFY_EVENTS_GRACE_HOURS", "6"))
     songplay_match_warn_below: float = float(_env("SPARKIFY_SONGPLAY_MATCH_WARN_BELOW", "0.01"))
+    # Staged event files (rows, per-hour counts, manifest entries) are removed this many days
+    # after they were staged; reruns of older hours stage their file again (sparkify.maintenance).
+    retention_days: float = float(_env("SPARKIFY_RETENTION_DAYS", "30"))
+    # Personal data in users and songplays (names, location, user agent): keep, hash or omit.
+    personal_data: str = _env("SPARKIFY_PERSONAL_DATA", "keep")
 
 
 DEFAULTS = Defaults()

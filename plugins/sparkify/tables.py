@@ -1,17 +1,21 @@
-"""The one place that knows the warehouse's tables, and the command that creates them.
+"""The one place that knows the warehouse's tables, and the command that creates or migrates them.
 
-    python -m sparkify.tables create --conn-id redshift [--schema public]
+    python -m sparkify.tables migrate --conn-id redshift [--schema public] [--to N]
+    python -m sparkify.tables version --conn-id redshift [--schema public]
 
-creates every table (idempotent) on the warehouse the Airflow connection points at; the local
-run and the AWS setup DAG both call :func:`create_tables`.
+``migrate`` (alias ``create``) brings the warehouse the Airflow connection points at to the current
+schema version by the ordered files in ``include/sql/migrations/`` (see :mod:`sparkify.migrations`):
+on an empty warehouse it creates every table, on an older one it applies what is missing, and on
+a current one it does nothing. The local run, the AWS setup DAG and the maintenance DAG call it.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 
-from sparkify import settings, warehouse
+from sparkify import migrations, settings, warehouse
 
 
 @dataclass(frozen=True)
@@ -45,26 +49,42 @@ STAGING_COLUMNS: dict[str, tuple[str, ...]] = {
     ),
 }
 STAGING_TABLES = tuple(STAGING_COLUMNS)
-BOOKKEEPING_TABLES = ("load_manifest", "load_manifest_hours", "load_listing", "quality_results")
+BOOKKEEPING_TABLES = (
+    "load_manifest", "load_manifest_hours", "load_listing", "quality_results", "maintenance_log", "schema_migrations",
+)
 ALL_TABLES = (*STAGING_TABLES, *STAR_TABLES, *BOOKKEEPING_TABLES)
 
 
-def create_tables(session: warehouse.Session, schema: str) -> None:
-    """Create the schema and every table in it, if missing, in ``session``'s transaction."""
-    settings.validate_identifier(schema, "schema")
-    session.run_file("ddl/create_tables.sql", schema=schema)
+def create_tables(session: warehouse.Session, schema: str) -> list[migrations.Migration]:
+    """Create or migrate the schema and every table in it, in ``session``'s transaction."""
+    return migrations.migrate(session, schema)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sparkify.tables", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["create"])
+    parser.add_argument("command", choices=["migrate", "create", "version"],
+                        help="migrate (or its alias create): bring the schema to the current version; "
+                             "version: print the warehouse's version and the code's")
     parser.add_argument("--conn-id", default=settings.DEFAULTS.redshift_conn_id)
     parser.add_argument("--schema", default=settings.DEFAULTS.schema)
+    parser.add_argument("--to", type=int, default=None, metavar="N", help="migrate to version N (default: latest)")
     args = parser.parse_args(argv)
     wh = warehouse.Warehouse(args.conn_id)
-    with wh.transaction() as session:
-        create_tables(session, args.schema)
-    print(f"tables ready in schema {args.schema} ({wh.dialect}, connection {args.conn_id})")
+    try:
+        with wh.transaction() as session:
+            if args.command == "version":
+                print(f"schema {args.schema}: version {migrations.version(session, args.schema)} "
+                      f"(this code: {migrations.head()})")
+                return 0
+            before = migrations.version(session, args.schema)
+            done = migrations.migrate(session, args.schema, args.to)
+    except (migrations.MigrationError, settings.InvalidParam) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    after = done[-1].version if done else before
+    applied = ", ".join(f"{m.version:04d}_{m.name}" for m in done) or "nothing to apply"
+    print(f"tables ready in schema {args.schema} ({wh.dialect}, connection {args.conn_id}): "
+          f"version {before} -> {after} ({applied})")
     return 0
 
 

@@ -87,6 +87,11 @@ class Session:
         # Parameters always go as a mapping, so '%' is always written '%%' in the SQL files.
         self.cursor.execute(sql, dict(params or {}))
 
+    @property
+    def rowcount(self) -> int:
+        """Rows the last statement changed (DELETE, INSERT), as the driver reports it."""
+        return self.cursor.rowcount
+
     def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
         self.execute(sql, params)
         return [tuple(r) for r in self.cursor.fetchall()]
@@ -166,6 +171,18 @@ class Warehouse:
             except BaseException:
                 connection.rollback()
                 raise
+        finally:
+            connection.close()
+
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Session]:
+        """Yield a session whose every statement commits on its own: for VACUUM, which can run
+        inside no transaction block on either warehouse."""
+        connection = self.hook.get_conn()
+        try:
+            connection.autocommit = True
+            yield Session(connection, _cursor(connection, self.dialect), self.dialect)
         finally:
             connection.close()
 

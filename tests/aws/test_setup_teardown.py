@@ -17,7 +17,7 @@ import pytest
 from tests.aws.conftest import ACCOUNT, REGION, Aws
 from tests.helpers import load_dag
 
-from sparkify import aws_setup, warehouse
+from sparkify import access, aws_setup, migrations, warehouse
 from sparkify.tables import ALL_TABLES
 
 
@@ -51,6 +51,9 @@ class RecordingRedshift:
 
     def execute(self, sql: str, params: Any = None) -> None:
         self.statements.append(sql)
+
+    def fetchall(self) -> list[tuple]:
+        return []  # a new warehouse: no migration recorded yet
 
     def commit(self) -> None:
         self.committed = True
@@ -198,7 +201,23 @@ def test_setup_then_teardown_end_to_end(aws: Aws, airflow_db, empty_database, ca
         "host": cluster["Endpoint"]["Address"], "port": 5439, "user": "sparkify_admin", "password": password,
         "database": "sparkify",
     }
-    expected = warehouse.split(warehouse.render("ddl/create_tables.sql", dialect="redshift", schema="public"))
+    def sql(template: str) -> list[str]:
+        return warehouse.split(warehouse.render(template, dialect="redshift", schema="public"))
+
+    # Every migration in order, each recorded in the version table, in one committed transaction.
+    expected = sql("schema/version_table.sql") + sql("schema/applied.sql")
+    for migration in migrations.migrations():
+        expected += migration.statements("redshift", "public") + sql("schema/record.sql")
+    # Then the roles: neither exists yet (the recorder finds nothing), so both are created and granted.
+    for role in (access.ANALYST_ROLE, access.LOADER_ROLE):
+        expected += sql("access/role_exists.sql") + [f"CREATE ROLE {role}"]
+    expected += warehouse.split(warehouse.render(
+        "access/grant_analyst.sql", dialect="redshift", schema="public", role=access.ANALYST_ROLE,
+        readable=access.ANALYST_TABLES, private=access.PRIVATE_TABLES))
+    expected += warehouse.split(warehouse.render(
+        "access/grant_loader.sql", dialect="redshift", schema="public", role=access.LOADER_ROLE, tables=ALL_TABLES))
+    assert "GRANT SELECT ON public.songplays TO ROLE sparkify_analyst" in expected
+    assert "REVOKE ALL ON public.staging_events FROM ROLE sparkify_analyst" in expected
     assert recorder.statements == expected and recorder.committed
     assert "DISTKEY" in " ".join(expected)
     assert password not in text

@@ -169,8 +169,8 @@ def test_params_default_to_settings(dag):
 SQL_FILES = sorted(p.relative_to(SQL_DIR).as_posix() for p in SQL_DIR.rglob("*.sql"))
 
 # How each file is rendered by the code that uses it (plugins/sparkify/**): its Jinja context.
-_LOAD = {"schema": "public"}
-_MODE = {"schema": "public", "table": "songplays", "columns": STAR_TABLES["songplays"].columns,
+_LOAD = {"schema": "public", "personal_data": "keep"}
+_MODE = {"schema": "public", "personal_data": "keep", "table": "songplays", "columns": STAR_TABLES["songplays"].columns,
          "key": STAR_TABLES["songplays"].key, "scope_column": "start_time", "select": "load/songplays.sql"}
 _CONTEXTS: dict[str, dict] = {
     "load/count_rows.sql": {"schema": "public", "table": "time", "scope_column": "start_time"},
@@ -196,6 +196,11 @@ _CONTEXTS: dict[str, dict] = {
                                "dedupe_key": "song_id"},
     "stage/set_batch_source_key.sql": {"source_key_column": "source_key"},
     "stage/table_columns.sql": {},
+    "maintenance/vacuum_analyze.sql": {"schema": "public", "table": "songplays", "vacuum": True, "analyze": True},
+    "access/create_role.sql": {"role": "sparkify_analyst"},
+    "access/grant_analyst.sql": {"schema": "public", "role": "sparkify_analyst", "readable": ("songplays", "users"),
+                                 "private": ("staging_events",)},
+    "access/grant_loader.sql": {"schema": "public", "role": "sparkify_loader", "tables": ("songplays",)},
 }
 # Only ever run on one dialect: the bulk-load statement of each.
 _DIALECT_ONLY = {"stage/copy_redshift.sql": "redshift", "stage/copy_postgres.sql": "postgres"}
@@ -239,15 +244,17 @@ def test_sql_contexts_name_existing_files():
 
 
 def test_ddl_is_rendered_per_dialect():
-    redshift = warehouse.render("ddl/create_tables.sql", dialect="redshift", schema="public")
-    postgres = warehouse.render("ddl/create_tables.sql", dialect="postgres", schema="public")
+    redshift = warehouse.render("migrations/0001_initial.sql", dialect="redshift", schema="public")
+    postgres = warehouse.render("migrations/0001_initial.sql", dialect="postgres", schema="public")
     assert "DISTKEY" in redshift and "SORTKEY" in redshift
     created = re.findall(r"CREATE TABLE IF NOT EXISTS public\.(\w+)", postgres)
     assert set(STAR_TABLES) | set(STAGING_COLUMNS) <= set(created)
 
 
+@pytest.mark.parametrize("personal_data", ["keep", "hash", "omit"])
 @pytest.mark.parametrize("dialect", DIALECTS)
-def test_every_load_renders_as_the_dag_calls_it(dag, dialect):
+def test_every_load_renders_as_the_dag_calls_it(dag, dialect, personal_data):
+    assert dag.params["personal_data"] == settings.DEFAULTS.personal_data == "keep"
     for task_id in LOAD_TASKS:
         task = dag.get_task(task_id)
         if not task_id.startswith("Load_"):
@@ -256,8 +263,14 @@ def test_every_load_renders_as_the_dag_calls_it(dag, dialect):
         sql = warehouse.render(
             f"load/modes/{task.mode}.sql", dialect=dialect, schema="public", table=task.table,
             columns=spec.columns, key=spec.key, scope_column=task.scope_column, select=task.select,
+            personal_data=personal_data,
         )
         statements = _check_rendered(task.select, dialect, sql)
+        assert task.personal_data == "{{ params.personal_data }}", task_id
+        if task.table in ("users", "songplays"):
+            personal = {"keep": "e.location" if task.table == "songplays" else "e.firstname",
+                        "hash": "MD5(e.", "omit": "CAST(NULL AS VARCHAR(1))"}[personal_data]
+            assert personal in sql, (task_id, personal_data)
         assert any(s.upper().startswith("INSERT INTO PUBLIC." + task.table.upper()) for s in statements), task_id
 
 

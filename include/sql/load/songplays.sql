@@ -1,3 +1,4 @@
+{%- from 'load/personal_data.jinja' import personal with context -%}
 {#- One songplay per NextSong event of the run's interval. songplay_id is an MD5 of the event's
     session, item in session and ts, so a rerun gives the same ids. The song is the one whose
     title and artist name equal the event's exactly and whose duration is within 1 ms of the
@@ -14,8 +15,8 @@ FROM (
         s.song_id                                                        AS song_id,
         s.artist_id                                                      AS artist_id,
         e.sessionid                                                      AS session_id,
-        e.location                                                       AS location,
-        e.useragent                                                      AS user_agent,
+        {{ personal('e.location') }}                                     AS location,
+        {{ personal('e.useragent') }}                                    AS user_agent,
         ROW_NUMBER() OVER (
             PARTITION BY e.sessionid, e.iteminsession, e.ts
             ORDER BY s.song_id, e.userid, e.level, e.location, e.useragent

@@ -1,3 +1,4 @@
+{%- from 'load/personal_data.jinja' import personal with context -%}
 {#- Each user seen in the interval (any page, non-empty userId), with the attributes of their
     latest event by ts. A user already stored from a later event is left alone, so loading an
     older interval after a newer one never rolls a level back. -#}
@@ -5,8 +6,8 @@ SELECT latest.user_id, latest.first_name, latest.last_name, latest.gender, lates
 FROM (
     SELECT
         CAST(e.userid AS INTEGER) AS user_id,
-        e.firstname               AS first_name,
-        e.lastname                AS last_name,
+        {{ personal('e.firstname') }} AS first_name,
+        {{ personal('e.lastname') }}  AS last_name,
         e.gender                  AS gender,
         e.level                   AS level,
         e.ts                      AS last_event_ts,

@@ -290,14 +290,16 @@ class Stack:
     def prepare_airflow(self) -> None:
         self.api_port = self.config.airflow_port or free_port()
         self.airflow_home.mkdir(parents=True, exist_ok=True)
-        say("• creating the warehouse tables")
+        say("• creating or migrating the warehouse tables, granting the analysts' and loader's roles")
         env = self.airflow_env()
-        result = subprocess.run(
-            [sys.executable, "-m", "sparkify.tables", "create", "--conn-id", "redshift"],
-            env=env, capture_output=True, text=True, cwd=self.config.root,
-        )
-        if result.returncode != 0:
-            raise RunnerError(f"creating the tables failed:\n{result.stderr[-3000:]}")
+        for step in (["sparkify.tables", "migrate"], ["sparkify.access", "grant"]):
+            result = subprocess.run(
+                [sys.executable, "-m", *step, "--conn-id", "redshift"],
+                env=env, capture_output=True, text=True, cwd=self.config.root,
+            )
+            if result.returncode != 0:
+                raise RunnerError(f"python -m {' '.join(step)} failed:\n{result.stderr[-3000:]}")
+            say("  " + result.stdout.strip())
         say("• migrating Airflow's metadata database and parsing the DAGs")
         self.airflow("db", "migrate")
         self.airflow("dags", "reserialize")

@@ -1,8 +1,9 @@
 {#-
-  Every table of the warehouse, rendered per dialect from this one file.
-  dialect = 'redshift': distribution and sort keys for the analysts' queries.
-  dialect = 'postgres': the same tables without them (PostgreSQL has no such clauses).
-  Idempotent: IF NOT EXISTS everywhere, so the local run and the AWS setup can both call it.
+  Migration 0001: the schema as the project first shipped it (every table of the warehouse).
+  Rendered per dialect: distribution and sort keys only on Redshift (PostgreSQL has no such
+  clauses). IF NOT EXISTS everywhere, so that a warehouse created before the schema was versioned
+  (by the same statements) is taken up as version 1 without change. Never edit an applied
+  migration: add the next one (see sparkify/migrations.py).
 -#}
 {%- macro redshift(clause) -%}{% if dialect == 'redshift' %} {{ clause }}{% endif %}{%- endmacro -%}
 

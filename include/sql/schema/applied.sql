@@ -1,0 +1,1 @@
+SELECT version, checksum FROM {{ schema }}.schema_migrations ORDER BY version;

@@ -1,0 +1,152 @@
+"""Upkeep of a warehouse that loads every hour: VACUUM/ANALYZE and retention of staged data.
+
+Run by the ``sparkify_maintenance`` DAG (daily), outside the hourly runs' critical path, and by
+``python -m sparkify.maintenance {vacuum,retention} --conn-id redshift``. Each action is recorded
+in ``maintenance_log`` (migration 0002).
+
+* :func:`vacuum_analyze` asks the warehouse which tables changed since their last upkeep
+  (PostgreSQL: ``pg_stat_user_tables``; Redshift: ``svv_table_info``) and runs VACUUM and ANALYZE
+  on those alone, one table at a time and outside a transaction, as both warehouses require. A
+  warehouse where nothing changed gets no statement at all.
+* :func:`apply_retention` removes the staged event rows, per-hour counts and manifest entries of
+  daily files staged more than ``retention_days`` ago, in one transaction under the manifest lock
+  the staging tasks take. The star schema keeps everything; ``staging_songs`` and its manifest
+  entries are kept too (the song catalogue matches every later play, and dropping it would make
+  the next listing stage all songs again); ``quality_results`` is history and is kept. A later run
+  of an hour whose file was removed stages that file again from S3, so reruns give the same
+  tables whatever the retention: only their cost differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sparkify import settings
+from sparkify.tables import ALL_TABLES
+from sparkify.warehouse import REDSHIFT, Session, Warehouse
+
+log = logging.getLogger(__name__)
+
+# Tables the maintenance writes or that only migrations change: upkeep would find them changed
+# by its own log on every run and never be a no-op.
+_NOT_MAINTAINED = ("maintenance_log", "schema_migrations")
+MAINTAINED_TABLES = tuple(t for t in ALL_TABLES if t not in _NOT_MAINTAINED)
+EVENTS_SOURCE = "staging_events"  # load_manifest.source of the daily event files
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What the warehouse reports for a table since its last VACUUM and ANALYZE."""
+
+    table: str
+    stale_stats: float  # PostgreSQL: rows modified since ANALYZE; Redshift: stats_off (percent)
+    dead_rows: int  # rows deleted (or updated) but not yet reclaimed
+    unsorted: float  # Redshift: percent of rows out of sort order; PostgreSQL: 0
+
+    @property
+    def needs_vacuum(self) -> bool:
+        return self.dead_rows > 0 or self.unsorted > 0
+
+    @property
+    def needs_analyze(self) -> bool:
+        return self.stale_stats > 0
+
+
+def table_states(session: Session, schema: str) -> list[TableState]:
+    rows = session.fetch_file("maintenance/table_changes.sql", {"schema": schema}, schema=schema)
+    return [TableState(str(t).strip(), float(s), int(d), float(u)) for t, s, d, u in rows if str(t).strip()
+            in MAINTAINED_TABLES]
+
+
+def vacuum_analyze(conn_id: str, schema: str, run_id: str) -> dict[str, str]:
+    """VACUUM and ANALYZE the tables that changed; returns {table: what was done}, {} when none did."""
+    settings.validate_identifier(schema, "schema")
+    wh = Warehouse(conn_id)
+    with wh.transaction() as tx:
+        states = [s for s in table_states(tx, schema) if s.needs_vacuum or s.needs_analyze]
+    if not states:
+        log.info("No table of schema %s changed since its last VACUUM/ANALYZE: nothing to do", schema)
+        return {}
+    done: dict[str, str] = {}
+    with wh.autocommit() as session:
+        for state in states:
+            # PostgreSQL's VACUUM ANALYZE does both in one pass; Redshift runs each only when needed.
+            vacuum = state.needs_vacuum or wh.dialect != REDSHIFT
+            analyze = state.needs_analyze or wh.dialect != REDSHIFT
+            done[state.table] = " ".join(a for a, on in (("VACUUM", vacuum), ("ANALYZE", analyze)) if on)
+            log.info("%s.%s: %d dead row(s), statistics %s off, %s%% unsorted: %s", schema, state.table,
+                     state.dead_rows, state.stale_stats, state.unsorted, done[state.table])
+            session.run_file("maintenance/vacuum_analyze.sql", schema=schema, table=state.table,
+                             vacuum=vacuum, analyze=analyze)
+    _record(wh, schema, run_id, "vacuum_analyze", {t: (a, None) for t, a in done.items()})
+    return done
+
+
+def apply_retention(conn_id: str, schema: str, run_id: str, older_than: datetime) -> dict[str, int]:
+    """Remove staged event objects staged before ``older_than``; returns rows removed per table."""
+    settings.validate_identifier(schema, "schema")
+    older_than = _naive_utc(older_than)
+    wh = Warehouse(conn_id)
+    with wh.transaction() as tx:
+        tx.run_file("stage/lock_manifest.sql", schema=schema)
+        counts = {str(t): int(n) for t, n in tx.fetch_file(
+            "maintenance/expired_objects.sql", {"source": EVENTS_SOURCE, "older_than": older_than}, schema=schema)}
+        if counts.get("load_manifest"):
+            tx.run_file("maintenance/delete_expired.sql", schema=schema)
+        else:
+            tx.execute("DROP TABLE sparkify_expired")
+        log.info("Retention: objects staged before %s: %s", older_than.isoformat(),
+                 ", ".join(f"{t} {n} row(s) removed" for t, n in counts.items()))
+        if counts.get("load_manifest"):
+            action = f"deleted rows staged before {older_than:%Y-%m-%dT%H:%M:%S}"
+            _record_in(tx, schema, run_id, "retention", {t: (action, n) for t, n in counts.items()})
+    return counts
+
+
+def retention_bound(now: datetime, retention_days: float) -> datetime:
+    if retention_days < 0:
+        raise settings.InvalidParam(f"retention_days={retention_days!r}: must be 0 or more")
+    return _naive_utc(now) - timedelta(days=retention_days)
+
+
+def _record(wh: Warehouse, schema: str, run_id: str, task: str, actions: dict[str, tuple[str, Any]]) -> None:
+    with wh.transaction() as tx:
+        _record_in(tx, schema, run_id, task, actions)
+
+
+def _record_in(tx: Session, schema: str, run_id: str, task: str, actions: dict[str, tuple[str, Any]]) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None)
+    for table, (action, rows) in actions.items():
+        tx.run_file("maintenance/record.sql", {"run_id": run_id, "task": task, "table_name": table,
+                                                "action": action, "rows_affected": rows, "logged_at": now},
+                    schema=schema)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sparkify.maintenance", description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["vacuum", "retention"])
+    parser.add_argument("--conn-id", default=settings.DEFAULTS.redshift_conn_id)
+    parser.add_argument("--schema", default=settings.DEFAULTS.schema)
+    parser.add_argument("--retention-days", type=float, default=settings.DEFAULTS.retention_days)
+    args = parser.parse_args(argv)
+    run_id = "manual__" + datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    if args.command == "vacuum":
+        done = vacuum_analyze(args.conn_id, args.schema, run_id)
+        print("\n".join(f"{t}: {a}" for t, a in done.items()) or "nothing changed: no VACUUM or ANALYZE needed")
+    else:
+        bound = retention_bound(datetime.now(UTC), args.retention_days)
+        counts = apply_retention(args.conn_id, args.schema, run_id, bound)
+        print(f"staged before {bound:%Y-%m-%dT%H:%M:%S}: " + ", ".join(f"{t} {n}" for t, n in counts.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
