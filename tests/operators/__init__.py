@@ -220,6 +220,8 @@ class FakeRedshift:
         self.copy_count = 6
         self.fail_on: tuple[str, Exception] | None = None  # (text in the statement, error to raise)
         self.paramstyles: list[str | None] = []
+        self.table_info_rows: list[tuple] = []  # svv_table_info's (table, stats_off, deleted rows, unsorted)
+        self.autocommit_at: list[tuple[str, bool]] = []  # (statement, the connection's autocommit then)
 
     def connect(self) -> FakeConnection:
         return FakeConnection(self)
@@ -276,6 +278,7 @@ class FakeCursor:
     def execute(self, sql: str, params: Any = None) -> FakeCursor:
         self.db.log.append(("execute", sql, params))
         self.db.paramstyles.append(self.paramstyle)
+        self.db.autocommit_at.append((normalize(sql), self.connection.autocommit))
         if self.db.fail_on and self.db.fail_on[0] in sql:
             raise self.db.fail_on[1]
         text = normalize(sql)
@@ -283,6 +286,8 @@ class FakeCursor:
             self._rows = [(self.db.copy_count,)]
         elif re.search(r"FROM \w+\.load_manifest WHERE source =", text):
             self._rows = list(self.db.manifest_rows)
+        elif "FROM svv_table_info" in text:
+            self._rows = list(self.db.table_info_rows)
         elif re.search(r"FROM \w+\.load_listing WHERE prefix =", text):
             self._rows = list(self.db.listing_rows)
         elif text.upper().startswith("SELECT COUNT(*)"):
