@@ -15,8 +15,9 @@ Each run owns its data interval `[data_interval_start, data_interval_end)` (hour
 5. **Run_data_quality_checks** runs `include/quality/checks.yaml` and fails the run on errors.
 
 Every load is one transaction, so reruns and backfills in any order give the same tables.
-When Stage_events finds that the day's file changed since it was staged (late or corrected
-events), the songplays, users and time loads reload the whole UTC day, so no hour of it stays stale.
+When Stage_events finds that the day's file, or one of the previous `late_data_days` days' files
+(default 1), changed since it was staged (late or corrected events), it stages it again and the
+songplays, users and time loads reload those whole UTC days, so no hour of them stays stale.
 Works on Amazon Redshift (a `redshift` connection) and on PostgreSQL (a `postgres` one).
 """
 
@@ -39,6 +40,13 @@ from sparkify.settings import DEFAULTS
 EVENTS_KEY = (
     "{{ params.log_prefix }}/{{ data_interval_start.strftime('%Y/%m') }}/"
     "{{ data_interval_start.strftime('%Y-%m-%d') }}-events.json"
+)
+# The previous late_data_days days' files: re-staged when they changed after their day was loaded.
+LATE_KEYS = (
+    "{% for n in range(1, params.late_data_days | int + 1) %}"
+    "{% set day = data_interval_start - macros.timedelta(days=n) %}"
+    "{{ params.log_prefix }}/{{ day.strftime('%Y/%m') }}/{{ day.strftime('%Y-%m-%d') }}-events.json "
+    "{% endfor %}"
 )
 WAREHOUSE = {"schema": "{{ params.schema }}", "redshift_conn_id": "{{ params.redshift_conn_id }}"}
 # The star loads also choose how personal data (names, location, user agent) is loaded.
@@ -87,6 +95,10 @@ with DAG(
             DEFAULTS.song_listing_period_hours, type="number", minimum=0,
             description="List the song prefix at most this often (0: every run)",
         ),
+        "late_data_days": Param(
+            DEFAULTS.late_data_days, type="integer", minimum=0, maximum=31,
+            description="Also re-stage the previous days' files when they changed after they were loaded",
+        ),
         "personal_data": Param(
             DEFAULTS.personal_data, type="string", enum=["keep", "hash", "omit"],
             description="Users' names, location and user agent: keep, hash (MD5) or omit (NULL)",
@@ -110,6 +122,7 @@ with DAG(
         aws_conn_id="{{ params.aws_conn_id }}",
         manifest_bucket="{{ params.manifest_bucket }}",
         grace_hours="{{ params.events_grace_hours }}",
+        late_keys=LATE_KEYS,
         source_key_column="source_key",
         hour_counts=True,
         outlets=[table_asset("staging_events")],

@@ -28,10 +28,11 @@ PERSONAL_DATA = ("keep", "hash", "omit")
 def interval_params(context: Context, refresh_from: str | None = None) -> dict[str, Any]:
     """The run's data interval ``[start, end)`` as UTC timestamps and as epoch milliseconds.
 
-    With ``refresh_from`` (a staging task id): when that task re-staged an object that had
-    changed since it was last staged (a daily file with late or corrected events), the scope
-    widens to the whole UTC day of the interval, so every hour already loaded from that file is
-    brought up to date in the same transaction.
+    With ``refresh_from`` (a staging task id): when that task re-staged objects that had changed
+    since they were last staged (a daily file with late or corrected events, the run's own or an
+    earlier day's), the scope widens to cover the whole UTC days of their events (the task's
+    ``refresh_range``; the run's own day if it gives none), so every hour already loaded from them
+    is brought up to date in the same transaction.
     """
     start = _naive_utc(context["data_interval_start"])
     end = _naive_utc(context["data_interval_end"])
@@ -39,7 +40,8 @@ def interval_params(context: Context, refresh_from: str | None = None) -> dict[s
         staged = context["ti"].xcom_pull(task_ids=refresh_from) or {}
         if staged.get("changed_objects"):
             day = start.replace(hour=0, minute=0, second=0, microsecond=0)
-            start, end = min(start, day), max(end, day + timedelta(days=1))
+            first, last = staged.get("refresh_range") or (day.isoformat(), (day + timedelta(days=1)).isoformat())
+            start, end = min(start, datetime.fromisoformat(first)), max(end, datetime.fromisoformat(last))
             log.info("%s changed since it was staged: reloading [%s, %s)",
                      ", ".join(staged["changed_objects"]), start.isoformat(), end.isoformat())
     epoch = datetime(1970, 1, 1)

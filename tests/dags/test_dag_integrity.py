@@ -344,3 +344,19 @@ def test_bad_param_fails_the_run_without_retries(airflow_db, monkeypatch):
     assert states["Stage_songs"] == ("failed", 1)
     for task_id in ("Load_songplays_fact_table", "Load_user_dim_table", "Run_data_quality_checks", "End_execution"):
         assert states[task_id][0] == "upstream_failed", (task_id, states[task_id])
+
+
+@pytest.mark.parametrize("late_data_days, expected", [
+    (0, []),
+    (1, ["log_data/2018/11/2018-11-30-events.json"]),
+    (2, ["log_data/2018/11/2018-11-30-events.json", "log_data/2018/11/2018-11-29-events.json"]),
+])
+def test_stage_events_checks_the_previous_days_files_for_late_changes(dag, late_data_days, expected):
+    from airflow.sdk.execution_time import macros
+
+    task = dag.get_task("Stage_events")
+    assert dag.params["late_data_days"] == settings.DEFAULTS.late_data_days == 1
+    context = {"params": {"log_prefix": "log_data", "late_data_days": late_data_days}, "macros": macros,
+               "data_interval_start": datetime(2018, 12, 1, 5, tzinfo=UTC)}
+    assert task.render_template(task.late_keys, context).split() == expected
+    assert task.render_template(task.s3_key, context) == "log_data/2018/12/2018-12-01-events.json"

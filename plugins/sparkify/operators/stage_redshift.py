@@ -57,6 +57,11 @@ class StageToRedshiftOperator(BaseOperator):
     :param dedupe_key: column whose value identifies a row across objects (``song_id``); rows
         of a re-staged object replace the rows with the same key.
     :param hour_counts: record per-hour event counts of each object in ``load_manifest_hours``.
+    :param late_keys: with ``s3_key``, objects staged by earlier runs (the previous days' files,
+        templated; a list or one string of keys separated by white space) that are staged again
+        when they changed since (ETag or size); objects never staged, missing or empty are left
+        alone. The XCom's ``refresh_range`` then spans the whole UTC days the changed objects'
+        events fall on, for the loads to bring up to date.
     :param manifest_bucket: writable bucket for Redshift COPY manifests (Redshift only).
     :param manifest_prefix: key prefix for those manifests.
     """
@@ -75,6 +80,7 @@ class StageToRedshiftOperator(BaseOperator):
         "manifest_prefix",
         "listing_period_hours",
         "grace_hours",
+        "late_keys",
     )
     ui_color = "#358140"
 
@@ -97,6 +103,7 @@ class StageToRedshiftOperator(BaseOperator):
         manifest_prefix: str = settings.DEFAULTS.manifest_prefix,
         listing_period_hours: float | str = settings.DEFAULTS.song_listing_period_hours,
         grace_hours: float | str = settings.DEFAULTS.events_grace_hours,
+        late_keys: str | Sequence[str] = (),
         fetch_threads: int = 16,
         **kwargs: Any,
     ) -> None:
@@ -117,6 +124,7 @@ class StageToRedshiftOperator(BaseOperator):
         self.manifest_prefix = manifest_prefix
         self.listing_period_hours = listing_period_hours
         self.grace_hours = grace_hours
+        self.late_keys = late_keys
         self.fetch_threads = fetch_threads
 
     # -- what the task does -------------------------------------------------------------------
@@ -128,7 +136,7 @@ class StageToRedshiftOperator(BaseOperator):
         now = datetime.now(UTC).replace(tzinfo=None)
 
         if self.s3_key:
-            candidates = [self._single_object(s3, context)]
+            candidates = [self._single_object(s3, context), *self._late_objects(s3)]
         else:
             candidates = self._listing(wh, s3, now)
             if candidates is None:
@@ -143,7 +151,9 @@ class StageToRedshiftOperator(BaseOperator):
                     "stage/manifest_entries.sql", {"source": self.table}, schema=self.schema
                 )
             }
-            todo = [o for o in candidates if known.get(o.key) != (o.etag, o.size)]
+            # New or changed objects; an earlier day's file only when it was staged before and changed.
+            todo = [o for o in candidates if known.get(o.key) != (o.etag, o.size)
+                    and (o.key in known or o.key not in self.late_keys)]
             if self.s3_prefix:
                 tx.run_file(
                     "stage/record_listing.sql",
@@ -168,6 +178,10 @@ class StageToRedshiftOperator(BaseOperator):
             self._record_objects(tx, todo, rows)
             if self.hour_counts:
                 tx.run_file("stage/events_hour_counts.sql", schema=self.schema)
+            # Objects staged before under another ETag or size changed since: the loads downstream
+            # widen their scope to the whole days of their events (see sparkify.loading).
+            changed = [o.key for o in todo if o.key in known]
+            refresh_range = self._refresh_range(tx, changed) if changed and self.hour_counts else None
             tx.run_file(
                 "stage/replace_rows.sql",
                 {"source": self.table, "staged_at": now, "run_id": run_id},
@@ -178,13 +192,12 @@ class StageToRedshiftOperator(BaseOperator):
             )
             tx.run_file("stage/drop_batch.sql")
         self.log.info("Staged %d row(s) from %d object(s) into %s.%s", total, len(todo), self.schema, self.table)
-        # Objects staged before under another ETag or size changed since: the loads downstream
-        # widen their scope to refresh what was loaded from them (see LoadFactOperator).
-        changed = [o.key for o in todo if o.key in known]
         if changed:
-            self.log.info("Changed since last staged: %s", ", ".join(changed))
+            self.log.info("Changed since last staged: %s%s", ", ".join(changed),
+                          f"; the loads refresh [{refresh_range[0]}, {refresh_range[1]})" if refresh_range else "")
         return {"listed": bool(self.s3_prefix), "staged_objects": len(todo), "rows": total,
-                "fetched_objects": s3.get_calls, "list_calls": s3.list_calls, "changed_objects": changed}
+                "fetched_objects": s3.get_calls, "list_calls": s3.list_calls, "changed_objects": changed,
+                "refresh_range": refresh_range}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -197,6 +210,11 @@ class StageToRedshiftOperator(BaseOperator):
             settings.validate_conn_id(self.aws_conn_id, "aws_conn_id")
             if bool(self.s3_key) == bool(self.s3_prefix):
                 raise settings.InvalidParam("give exactly one of s3_key and s3_prefix")
+            if isinstance(self.late_keys, str):
+                self.late_keys = self.late_keys.split()
+            if self.late_keys and not self.s3_key:
+                raise settings.InvalidParam("late_keys go with s3_key, not with s3_prefix")
+            self.late_keys = [settings.validate_prefix(k, "late_keys") for k in self.late_keys]
             if self.s3_key:
                 self.s3_key = settings.validate_prefix(self.s3_key, "s3_key")
             else:
@@ -234,6 +252,22 @@ class StageToRedshiftOperator(BaseOperator):
             f"{uri} {state}, and the run's interval ended more than {self.grace_hours:g} h ago: "
             "the source is missing. Once the file is delivered, clear this run to load it."
         )
+
+    def _late_objects(self, s3: S3) -> list[S3Object]:
+        """The earlier days' objects that exist and are not empty (whether they changed is decided
+        against the manifest, under its lock)."""
+        found = [s3.head(self.s3_bucket, key) for key in self.late_keys if key != self.s3_key]
+        return [obj for obj in found if obj is not None and obj.size > 0]
+
+    def _refresh_range(self, tx: Session, changed: list[str]) -> list[str] | None:
+        """The whole UTC days on which the changed objects' events fall, as [start, end) ISO strings."""
+        hours = [(first, last) for key, first, last in tx.fetch_file("stage/batch_hours.sql", schema=self.schema)
+                 if key in changed]
+        if not hours:  # no event with a time: the loads fall back to the run's day
+            return None
+        start = min(first for first, _ in hours).replace(hour=0, minute=0, second=0, microsecond=0)
+        end = max(last for _, last in hours).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        return [start.isoformat(), end.isoformat()]
 
     def _listing(self, wh: Warehouse, s3: S3, now: datetime) -> list[S3Object] | None:
         with wh.transaction() as tx:
