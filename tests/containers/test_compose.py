@@ -245,7 +245,8 @@ def test_airflow_init_migrates_and_creates_the_user():
     init = resolved["services"]["airflow-init"]
     script = init["command"][-1]
     assert "airflow db migrate" in script
-    assert "python -m sparkify.tables create" in script
+    assert "python -m sparkify.tables migrate" in script
+    assert "python -m sparkify.access grant" in script
     assert "passwords.json" in script
     env = service_env(resolved, "airflow-init")
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == f"{env['_AIRFLOW_WWW_USER_USERNAME']}:admin"

@@ -290,16 +290,19 @@ class Stack:
     def prepare_airflow(self) -> None:
         self.api_port = self.config.airflow_port or free_port()
         self.airflow_home.mkdir(parents=True, exist_ok=True)
-        say("• creating or migrating the warehouse tables, granting the analysts' and loader's roles")
+        # Roles belong to the whole server: they are created on the embedded one, never on yours.
+        steps = [["sparkify.tables", "migrate"]] + ([] if self.config.warehouse_url else [["sparkify.access", "grant"]])
+        say("• creating or migrating the warehouse tables" + ("" if self.config.warehouse_url else
+                                                             ", granting the analysts' and loader's roles"))
         env = self.airflow_env()
-        for step in (["sparkify.tables", "migrate"], ["sparkify.access", "grant"]):
+        for step in steps:
             result = subprocess.run(
                 [sys.executable, "-m", *step, "--conn-id", "redshift"],
                 env=env, capture_output=True, text=True, cwd=self.config.root,
             )
             if result.returncode != 0:
                 raise RunnerError(f"python -m {' '.join(step)} failed:\n{result.stderr[-3000:]}")
-            say("  " + result.stdout.strip())
+            say("  " + (result.stdout.strip().splitlines() or [""])[-1])  # the command's summary, not its logs
         say("• migrating Airflow's metadata database and parsing the DAGs")
         self.airflow("db", "migrate")
         self.airflow("dags", "reserialize")
