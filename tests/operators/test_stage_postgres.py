@@ -96,7 +96,7 @@ def test_events_rows_equal_the_json(warehouse, bucket):
     result = stage_events(bucket).execute(CONTEXT)
 
     assert result == {"listed": False, "staged_objects": 1, "rows": 6, "fetched_objects": 2, "list_calls": 0,
-                      "changed_objects": []}
+                      "changed_objects": [], "refresh_range": None}
     assert events_rows(warehouse) == [expected_event_row(e) for e in sorted_events(EVENTS)]
     # \uXXXX escapes became characters; a logged-out user's "" stays "" (not NULL).
     assert warehouse.query("SELECT firstname, lastname, location FROM staging_events WHERE userid = '20' LIMIT 1") == [

@@ -103,7 +103,7 @@ def test_events_copy_statement_and_manifest(redshift, bucket, manifest_bucket, a
     result = stage_events(bucket, manifest_bucket).execute(CONTEXT)
 
     assert result == {"listed": False, "staged_objects": 1, "rows": 6, "fetched_objects": 0, "list_calls": 0,
-                      "changed_objects": []}
+                      "changed_objects": [], "refresh_range": None}
     key = f"sparkify-manifests/sparkify_etl/{SAFE_RUN}/Stage_events-0.manifest"
     assert manifest_keys(manifest_bucket) == [key]
     assert read_manifest(manifest_bucket, key) == {"entries": [
@@ -219,7 +219,7 @@ def test_songs_manifest_lists_only_new_or_changed_objects(redshift, bucket, mani
 
     # The rewritten object is reported as changed (the loads downstream then refresh its day).
     assert result == {"listed": True, "staged_objects": 2, "rows": 2, "fetched_objects": 0, "list_calls": 1,
-                      "changed_objects": [changed]}
+                      "changed_objects": [changed], "refresh_range": None}
     key = f"sparkify-manifests/sparkify_etl/{SAFE_RUN}/Stage_songs-0.manifest"
     assert manifest_keys(manifest_bucket) == [key]
     assert read_manifest(manifest_bucket, key) == {"entries": [
@@ -294,7 +294,9 @@ def test_the_dags_staging_tasks_render_and_run_on_redshift(redshift, bucket, man
     put_sources(bucket)
     dag = load_dag("sparkify_etl")
     params = {**dag.params.dump(), "s3_bucket": bucket.name, "manifest_bucket": manifest_bucket.name}
-    context = {**make_context(at(10), run_id=RUN_ID), "params": params, "dag": dag}
+    from airflow.sdk.execution_time import macros
+
+    context = {**make_context(at(10), run_id=RUN_ID), "params": params, "dag": dag, "macros": macros}
 
     rendered = {}
     for task_id in ("Stage_events", "Stage_songs"):
@@ -304,6 +306,7 @@ def test_the_dags_staging_tasks_render_and_run_on_redshift(redshift, bucket, man
         rendered[task_id] = {f: getattr(task, f) for f in task.template_fields}
 
     assert rendered["Stage_events"]["s3_key"] == EVENTS_KEY  # the run's daily file
+    assert rendered["Stage_events"]["late_keys"] == ["log_data/2018/11/2018-11-03-events.json"]  # the day before
     assert rendered["Stage_events"]["json_format"] == f"s3://{bucket.name}/{JSONPATHS_KEY}"
     assert rendered["Stage_songs"]["s3_prefix"] == "song_data"
     for fields in rendered.values():
