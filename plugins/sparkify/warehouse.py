@@ -87,11 +87,6 @@ class Session:
         # Parameters always go as a mapping, so '%' is always written '%%' in the SQL files.
         self.cursor.execute(sql, dict(params or {}))
 
-    @property
-    def rowcount(self) -> int:
-        """Rows the last statement changed (DELETE, INSERT), as the driver reports it."""
-        return self.cursor.rowcount
-
     def fetchall(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
         self.execute(sql, params)
         return [tuple(r) for r in self.cursor.fetchall()]
