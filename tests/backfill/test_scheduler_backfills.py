@@ -1,0 +1,371 @@
+"""Backfills through Airflow's real scheduler: order, parallelism, reprocessing and a SIGKILL.
+
+One Airflow stack for the module (scheduler, api-server, dag-processor, triggerer; LocalExecutor;
+metadata in a database of the session's PostgreSQL) built from ``sparkify.local.runner``'s pieces,
+reading the session's real-data bucket on moto's server. The window is four busy hours of one
+day, 2018-11-14 [06:00, 10:00) (users 16 and 49 go from free to paid in it), to keep the test
+short. Each scenario loads into a warehouse of its own, a clone of the real-songs template, chosen
+with ``--dag-run-conf``:
+
+* a forward serial backfill (``--max-active-runs 1``) and a backwards parallel one
+  (``--run-backwards --max-active-runs 4``) of the same window give identical tables, equal to the
+  one-pass reference, though in the parallel one the staging and load tasks of different runs
+  overlap in time (shown from the metadata database);
+* reprocessing the window (``--reprocess-behavior completed``) leaves every table identical;
+* a load task SIGKILLed mid-transaction leaves no partial rows, and its retry completes (started
+  by clearing the task: the DAG's retry delay is 5 minutes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from itertools import combinations
+from pathlib import Path
+
+import psutil
+import psycopg
+import pytest
+from tests.helpers import load_dag
+
+from conftest import ROOT, SCRATCH, Database, aws_connection, create_database
+from sparkify.local import runner
+from sparkify.warehouse import render, split
+
+from .conftest import DAY, Etl, assert_matches, checksums, original_day, patched_for_dag_test, say, short
+
+DAG_ID = "sparkify_etl"
+WINDOW = (DAY.replace(hour=6), DAY.replace(hour=10))  # [start, end): four busy hours, users 16 and 49 go paid
+KILL_HOUR = DAY.replace(hour=12)
+STAGE_TASKS = ("Stage_events", "Stage_songs")
+LOAD_TASKS = ("Load_songplays_fact_table", "Load_user_dim_table", "Load_song_dim_table",
+              "Load_artist_dim_table", "Load_time_dim_table")
+BACKFILL_TIMEOUT = 900
+
+
+# -- the stack ----------------------------------------------------------------------------------------
+
+
+class Stack(runner.Stack):
+    """The runner's stack on the session's PostgreSQL and moto server, with one connection per warehouse.
+
+    Only Airflow's processes are started and stopped here; the servers belong to the session."""
+
+    def __init__(self, config: runner.Config, pg_server, moto_server, warehouses: dict[str, Database]) -> None:
+        super().__init__(config)
+        self.scheduled_runs = False  # backfills only: no run of the current hour beside them
+        self.session_pg = pg_server
+        self.moto = moto_server
+        self.warehouses = warehouses
+
+    def start_servers(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.state.chmod(0o755)
+        self.logs.mkdir(exist_ok=True)
+        self.metadata_url = self.session_pg.ensure_database("airflow_" + uuid.uuid4().hex[:8])
+        self.warehouse_url = next(iter(self.warehouses.values())).url
+
+    def airflow_env(self, scheduled_runs: bool = True) -> dict[str, str]:
+        env = super().airflow_env(scheduled_runs)
+        env.update({f"AIRFLOW_CONN_{name.upper()}": db.url for name, db in self.warehouses.items()})
+        return env
+
+    def stop(self) -> None:
+        runner.stop_groups([p.pid for p in self.processes.values()])
+        self.processes.clear()
+
+
+@dataclass
+class Scheduler:
+    stack: Stack
+    bucket: str
+    warehouses: dict[str, Database]
+
+    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return runner.metadata_query(self.stack.metadata_url, sql, params)
+
+    def backfill(self, start: datetime, end: datetime, warehouse: str, *, max_active_runs: int,
+                 backwards: bool = False, reprocess: str = "none") -> Backfill:
+        """Create a backfill of the hours [start, end) and wait for its runs; raise if one fails."""
+        before = self.query("SELECT COALESCE(MAX(id), 0) FROM backfill")[0][0]
+        args = [
+            "backfill", "create", "--dag-id", DAG_ID,
+            "--from-date", start.replace(tzinfo=UTC).isoformat(),
+            "--to-date", (end - timedelta(hours=1)).replace(tzinfo=UTC).isoformat(),  # inclusive
+            "--max-active-runs", str(max_active_runs),
+            "--reprocess-behavior", reprocess,
+            "--dag-run-conf", json.dumps({"redshift_conn_id": warehouse, "s3_bucket": self.bucket}),
+        ]
+        if backwards:
+            args.append("--run-backwards")
+        started = time.monotonic()
+        self.stack.airflow(*args)
+        (backfill_id,) = self.query("SELECT MAX(id) FROM backfill WHERE id > %s", (before,))[0]
+        assert backfill_id, "airflow backfill create made no backfill"
+        deadline = time.monotonic() + BACKFILL_TIMEOUT
+        while True:
+            states = self.query(
+                "SELECT dr.run_id, dr.state FROM backfill_dag_run b JOIN dag_run dr ON dr.id = b.dag_run_id "
+                "WHERE b.backfill_id = %s", (backfill_id,))
+            finished = states and all(state in ("success", "failed") for _, state in states)
+            if finished and self.query("SELECT completed_at FROM backfill WHERE id = %s", (backfill_id,))[0][0]:
+                break  # the scheduler marks the backfill completed after its runs: only then may another start
+            for name, process in self.stack.processes.items():
+                assert process.poll() is None, f"Airflow's {name} stopped; see {self.stack.logs}/{name}.log"
+            assert time.monotonic() < deadline, f"backfill {backfill_id} unfinished after {BACKFILL_TIMEOUT} s"
+            time.sleep(1)
+        wall = time.monotonic() - started
+        failed = [run_id for run_id, state in states if state != "success"]
+        assert not failed, f"runs of backfill {backfill_id} failed: {failed}; task states: " + str(self.query(
+            "SELECT run_id, task_id, state FROM task_instance WHERE run_id = ANY(%s) AND state <> 'success'",
+            (failed,)))
+        created, last = self.query(
+            "SELECT MIN(bf.created_at), MAX(ti.end_date) FROM backfill bf "
+            "JOIN backfill_dag_run b ON b.backfill_id = bf.id JOIN dag_run dr ON dr.id = b.dag_run_id "
+            "JOIN task_instance ti ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id WHERE bf.id = %s",
+            (backfill_id,))[0]
+        return Backfill(backfill_id, len(states), wall, (last - created).total_seconds())
+
+    def wait_completed(self, backfill_id: int, timeout: float = 120) -> None:
+        """Wait until the scheduler marks the backfill completed (only then may another start)."""
+        deadline = time.monotonic() + timeout
+        while not self.query("SELECT completed_at FROM backfill WHERE id = %s", (backfill_id,))[0][0]:
+            assert time.monotonic() < deadline, f"backfill {backfill_id} not completed after {timeout:g} s"
+            time.sleep(1)
+
+    def task_spans(self, backfill_id: int) -> list[tuple[str, str, datetime, datetime]]:
+        """(run_id, task_id, start, end) of the backfill's staging and load tasks, as last run."""
+        return self.query(
+            "SELECT ti.run_id, ti.task_id, ti.start_date, ti.end_date FROM task_instance ti "
+            "JOIN dag_run dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id "
+            "JOIN backfill_dag_run b ON b.dag_run_id = dr.id "
+            "WHERE b.backfill_id = %s AND ti.task_id = ANY(%s) AND ti.start_date IS NOT NULL",
+            (backfill_id, list(STAGE_TASKS + LOAD_TASKS)))
+
+
+@dataclass
+class Backfill:
+    id: int
+    runs: int
+    wall_seconds: float  # from calling `airflow backfill create` to seeing the last run finished
+    run_seconds: float  # from the backfill's creation to its last task's end (metadata database)
+
+
+def overlapping(spans: list[tuple[str, str, datetime, datetime]]) -> list[tuple[tuple, tuple]]:
+    """Pairs of task spans of different runs that overlap in time."""
+    return [(a, b) for a, b in combinations(spans, 2) if a[0] != b[0] and a[2] < b[3] and b[2] < a[3]]
+
+
+@pytest.fixture(scope="module")
+def scheduler(pg_server, moto_server, real_songs_warehouse_template) -> Iterator[Scheduler]:
+    template, bucket, _ = real_songs_warehouse_template
+    warehouses = {name: create_database(pg_server, template=template) for name in ("wh1", "wh2", "wh3")}
+    state = Path(tempfile.mkdtemp(prefix="backfill-stack-", dir=SCRATCH))
+    state.chmod(0o755)
+    config = runner.Config.load(ROOT, {
+        "STATE_DIR": str(state), "START": f"{WINDOW[0]:%Y-%m-%dT%H:%M}", "END": f"{WINDOW[1]:%Y-%m-%dT%H:%M}",
+        "BUCKET": bucket, "MAX_ACTIVE_RUNS": "4", "AIRFLOW_PARALLELISM": "8",
+    })
+    stack = Stack(config, pg_server, moto_server, warehouses)
+    started = time.monotonic()
+    try:
+        stack.start_servers()
+        stack.prepare_airflow()
+        stack.start_airflow()
+        stack.airflow("dags", "unpause", DAG_ID)
+        say(f"scheduler stack up in {time.monotonic() - started:.1f} s (logs: {stack.logs})")
+        yield Scheduler(stack, bucket, warehouses)
+    finally:
+        stack.stop()
+
+
+# -- the Redshift path's concurrency control -------------------------------------------------------------
+
+
+def test_concurrency_control_is_lock_table_which_redshift_supports():
+    """Staging and loads serialise with LOCK TABLE, which Redshift has (without PostgreSQL's lock
+    modes); PostgreSQL-only advisory locks are used nowhere."""
+    sources = [p for folder in ("include/sql", "plugins", "dags") for p in (ROOT / folder).rglob("*")
+               if p.suffix in (".sql", ".py") and "__pycache__" not in p.parts]
+    assert sources
+    advisory = re.compile(r"pg_(try_)?advisory_", re.IGNORECASE)  # the functions, not a comment naming them
+    for path in sources:
+        assert not advisory.search(path.read_text()), f"{path} uses an advisory lock"
+
+    def first_statement(template: str, **context) -> str:
+        return split(render(template, dialect="redshift", schema="public", **context))[0]
+
+    assert first_statement("stage/lock_manifest.sql") == "LOCK TABLE public.load_manifest"
+    for mode in ("truncate_insert", "upsert"):
+        statement = first_statement(f"load/modes/{mode}.sql", table="users", columns=("user_id",),
+                                    key=("user_id",), scope_column=None, select="load/users.sql",
+                                    personal_data="keep")
+        assert statement == "LOCK TABLE public.users", statement
+    # On PostgreSQL, the same statement with a mode that lets the quality checks read meanwhile.
+    assert split(render("stage/lock_manifest.sql", dialect="postgres", schema="public"))[0] == (
+        "LOCK TABLE public.load_manifest IN SHARE ROW EXCLUSIVE MODE")
+
+
+# -- backfills ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.scheduler
+def test_serial_forward_and_parallel_backwards_backfills_and_a_reprocess_give_identical_tables(scheduler, expect):
+    expected = expect.tables(original_day(), *WINDOW)
+    wh1, wh2 = scheduler.warehouses["wh1"], scheduler.warehouses["wh2"]
+
+    serial = scheduler.backfill(*WINDOW, "wh1", max_active_runs=1)
+    assert not overlapping(scheduler.task_spans(serial.id)), "the serial backfill ran two runs at once"
+    assert_matches(wh1, expected, "forward serial backfill")
+
+    # The serial backfill's runs of these hours exist: reprocessing them clears them and runs them
+    # again with this backfill's conf, into a fresh warehouse.
+    parallel = scheduler.backfill(*WINDOW, "wh2", max_active_runs=4, backwards=True, reprocess="completed")
+    pairs = overlapping(scheduler.task_spans(parallel.id))
+    assert_matches(wh2, expected, "backwards parallel backfill")
+
+    serial_sums, parallel_sums = checksums(wh1), checksums(wh2)
+    reprocess = scheduler.backfill(*WINDOW, "wh2", max_active_runs=4, reprocess="completed")
+    reprocessed_sums = checksums(wh2)
+
+    hours = int((WINDOW[1] - WINDOW[0]).total_seconds() // 3600)
+    say(f"scheduler backfills of [{WINDOW[0]:%Y-%m-%dT%H:%M}, {WINDOW[1]:%H:%M}) UTC, {hours} hourly runs "
+        "(one day's window, not several):")
+    for name, backfill in (("forward serial (--max-active-runs 1)", serial),
+                           ("backwards parallel (--run-backwards --max-active-runs 4)", parallel),
+                           ("reprocess (--reprocess-behavior completed, 4)", reprocess)):
+        say(f"  {name}: {backfill.runs} runs in {backfill.run_seconds:.1f} s (backfill created to last task "
+            f"ended; {backfill.wall_seconds:.1f} s with the CLI call and polling)")
+    say(f"  checksums forward serial:     {short(serial_sums)}")
+    say(f"  checksums backwards parallel: {short(parallel_sums)}")
+    say(f"  checksums after reprocessing: {short(reprocessed_sums)}")
+    kinds: dict[str, int] = {}
+    for a, b in pairs:
+        kind = " & ".join(sorted((a[1], b[1])))
+        kinds[kind] = kinds.get(kind, 0) + 1
+    say(f"  {len(pairs)} pairs of staging/load tasks of different runs overlapped in the parallel backfill: "
+        + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1])))
+    for a, b in [*[p for p in pairs if p[0][1] == p[1][1] == "Stage_events"][:1], *pairs[:2]]:
+        say(f"    {a[1]} of {a[0]} [{a[2]:%H:%M:%S.%f}, {a[3]:%H:%M:%S.%f}) and "
+            f"{b[1]} of {b[0]} [{b[2]:%H:%M:%S.%f}, {b[3]:%H:%M:%S.%f})")
+
+    assert parallel_sums == serial_sums
+    assert reprocessed_sums == serial_sums
+    assert reprocess.runs == parallel.runs == serial.runs == hours
+    # Several hourly runs of the same day at once: the staging of the day's object (one load
+    # manifest, one staging table) and the loads of different runs ran at the same time.
+    assert any(a[1] == b[1] == "Stage_events" for a, b in pairs), pairs
+    assert any(a[1] in LOAD_TASKS and b[1] in LOAD_TASKS for a, b in pairs), pairs
+
+
+# -- a SIGKILLed load ---------------------------------------------------------------------------------------
+
+
+def task_process(db: Database, like: str, timeout: float = 300) -> tuple[int, psutil.Process]:
+    """The PostgreSQL backend pid and the client process of the session of ``db`` whose statement
+    matches ``like`` and waits on a lock."""
+    deadline = time.monotonic() + timeout
+    with db.connect() as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT pid, client_port FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state = 'active' AND wait_event_type = 'Lock' AND query LIKE %s", (like,)).fetchone()
+            if row:
+                backend, port = row
+                for connection in psutil.net_connections(kind="tcp"):
+                    if connection.laddr and connection.laddr.port == port and connection.pid:
+                        return backend, psutil.Process(connection.pid)
+            time.sleep(0.1)
+    pytest.fail(f"no session of {db.name} waited in {like!r} within {timeout:g} s")
+
+
+@pytest.mark.scheduler
+def test_sigkilled_load_leaves_no_partial_rows_and_its_retry_completes(
+    scheduler, real_songs_warehouse_template, expect, monkeypatch
+):
+    wh3 = scheduler.warehouses["wh3"]
+    # The hour is loaded once (in this process, with dag.test), so the killed reload has rows to lose.
+    monkeypatch.setenv("AIRFLOW_CONN_AWS", aws_connection(real_songs_warehouse_template[2]))
+    Etl(patched_for_dag_test(load_dag(), monkeypatch, fail_fast=True), wh3, scheduler.bucket, monkeypatch).run(
+        KILL_HOUR)
+    expected = expect.tables(original_day(), KILL_HOUR, KILL_HOUR + timedelta(hours=1))
+    assert_matches(wh3, expected, "before")
+    star = {t: "*" for t in ("songplays", "users", "songs", "artists", "time")}
+    before = checksums(wh3, star)
+
+    # Holding staging_songs, the fact load's INSERT … SELECT waits after its DELETE, mid-transaction.
+    holder = psycopg.connect(wh3.url)
+    holder.execute("LOCK TABLE staging_songs IN ACCESS EXCLUSIVE MODE")
+    try:
+        args = ["backfill", "create", "--dag-id", DAG_ID, "--from-date", KILL_HOUR.replace(tzinfo=UTC).isoformat(),
+                "--to-date", KILL_HOUR.replace(tzinfo=UTC).isoformat(), "--max-active-runs", "1",
+                "--reprocess-behavior", "completed",
+                "--dag-run-conf", json.dumps({"redshift_conn_id": "wh3", "s3_bucket": scheduler.bucket})]
+        before_id = scheduler.query("SELECT COALESCE(MAX(id), 0) FROM backfill")[0][0]
+        scheduler.stack.airflow(*args)
+        (backfill_id,) = scheduler.query("SELECT MAX(id) FROM backfill WHERE id > %s", (before_id,))[0]
+        backend, process = task_process(wh3, "INSERT INTO public.songplays%")
+        cmdline = " ".join(process.cmdline())
+        os.kill(process.pid, signal.SIGKILL)
+        say(f"SIGKILLed the task process {process.pid} ({cmdline[:80]}) in the fact load's INSERT")
+        assert checksums(wh3, star) == before, "the killed load's rows are visible"
+    finally:
+        holder.rollback()
+        holder.close()
+    # Its backend, once the lock is free, finds no client and rolls back: nothing was committed.
+    with wh3.connect() as conn:
+        deadline = time.monotonic() + 60
+        while conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (backend,)).fetchone():
+            assert time.monotonic() < deadline, "the killed task's backend is still there"
+            time.sleep(0.2)
+    assert checksums(wh3, star) == before, "the killed load left partial rows"
+
+    (run_id,) = scheduler.query(
+        "SELECT run_id FROM dag_run WHERE dag_id = %s AND data_interval_start = %s",
+        (DAG_ID, KILL_HOUR.replace(tzinfo=UTC)))[0]
+    state = wait_for_task_state(scheduler, run_id, "Load_songplays_fact_table", ("up_for_retry", "failed"))
+    # The DAG's retry delay is 5 minutes: the retry is started now, by clearing the task.
+    scheduler.stack.api("POST", f"/api/v2/dags/{DAG_ID}/clearTaskInstances", {
+        "dag_run_id": run_id, "task_ids": ["Load_songplays_fact_table"], "only_failed": False,
+        "dry_run": False, "reset_dag_runs": True,
+    })
+    wait_for_run(scheduler, run_id)
+    scheduler.wait_completed(backfill_id)
+    tries = scheduler.query(
+        "SELECT try_number FROM task_instance WHERE run_id = %s AND task_id = 'Load_songplays_fact_table'",
+        (run_id,))[0][0]
+    say(f"after the SIGKILL the task was {state}; cleared, try {tries} succeeded and the run completed")
+    assert tries >= 2
+    assert checksums(wh3, star) == before
+    assert_matches(wh3, expected, "after the retry")
+
+
+def wait_for_task_state(scheduler: Scheduler, run_id: str, task_id: str, states: tuple[str, ...],
+                        timeout: float = 180) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rows = scheduler.query("SELECT state FROM task_instance WHERE run_id = %s AND task_id = %s", (run_id, task_id))
+        if rows and rows[0][0] in states:
+            return rows[0][0]
+        time.sleep(0.5)
+    pytest.fail(f"{task_id} of {run_id} did not reach {states} within {timeout:g} s: {rows}")
+
+
+def wait_for_run(scheduler: Scheduler, run_id: str, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        (state,) = scheduler.query("SELECT state FROM dag_run WHERE run_id = %s", (run_id,))[0]
+        if state in ("success", "failed"):
+            assert state == "success", scheduler.query(
+                "SELECT task_id, state, try_number FROM task_instance WHERE run_id = %s", (run_id,))
+            return
+        time.sleep(1)
+    pytest.fail(f"{run_id} unfinished after {timeout:g} s")
