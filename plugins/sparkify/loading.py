@@ -4,14 +4,15 @@ transaction that replaces (``truncate_insert``) or merges (``upsert``) a table's
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify import refresh as refresh_debt
 from sparkify import settings
-from sparkify.tables import STAR_TABLES
+from sparkify.tables import REFRESHES, STAR_TABLES
 from sparkify.warehouse import Warehouse
 
 if TYPE_CHECKING:
@@ -25,32 +26,20 @@ MODES = ("truncate_insert", "upsert")
 PERSONAL_DATA = ("keep", "hash", "omit")
 
 
-def interval_params(context: Context, refresh_from: str | None = None) -> dict[str, Any]:
-    """The run's data interval ``[start, end)`` as UTC timestamps and as epoch milliseconds.
+def interval_params(context: Context) -> dict[str, Any]:
+    """The run's data interval ``[start, end)`` as UTC timestamps and as epoch milliseconds."""
+    return _interval(_naive_utc(context["data_interval_start"]), _naive_utc(context["data_interval_end"]),
+                     context["run_id"])
 
-    With ``refresh_from`` (a staging task id): when that task re-staged objects that had changed
-    since they were last staged (a daily file with late or corrected events, the run's own or an
-    earlier day's), the scope widens to cover the whole UTC days of their events (the task's
-    ``refresh_range``; the run's own day if it gives none), so every hour already loaded from them
-    is brought up to date in the same transaction.
-    """
-    start = _naive_utc(context["data_interval_start"])
-    end = _naive_utc(context["data_interval_end"])
-    if refresh_from:
-        staged = context["ti"].xcom_pull(task_ids=refresh_from) or {}
-        if staged.get("changed_objects"):
-            day = start.replace(hour=0, minute=0, second=0, microsecond=0)
-            first, last = staged.get("refresh_range") or (day.isoformat(), (day + timedelta(days=1)).isoformat())
-            start, end = min(start, datetime.fromisoformat(first)), max(end, datetime.fromisoformat(last))
-            log.info("%s changed since it was staged: reloading [%s, %s)",
-                     ", ".join(staged["changed_objects"]), start.isoformat(), end.isoformat())
+
+def _interval(start: datetime, end: datetime, run_id: str) -> dict[str, Any]:
     epoch = datetime(1970, 1, 1)
     return {
         "interval_start": start,
         "interval_end": end,
         "interval_start_ms": int((start - epoch).total_seconds() * 1000),
         "interval_end_ms": int((end - epoch).total_seconds() * 1000),
-        "run_id": context["run_id"],
+        "run_id": run_id,
     }
 
 
@@ -70,10 +59,16 @@ def load_table(
     scope_column: str | None,
     params: dict[str, Any],
     personal_data: str = settings.DEFAULTS.personal_data,
+    refresh: bool = False,
 ) -> int:
     """Load ``schema.table`` from the SELECT in ``include/sql/<select>``, in one transaction.
 
-    Returns the table's row count in the interval (with ``scope_column``) or in all, after the load.
+    With ``refresh``, the load first pays the refreshes its table owes (:mod:`sparkify.refresh`):
+    when a changed object was staged again, the scope widens from the run's interval to cover the
+    whole UTC days of its events, so every hour already loaded from it is brought up to date in
+    the same transaction, and the debt is cleared in it.
+
+    Returns the table's row count in the scope (with ``scope_column``) or in all, after the load.
     """
     try:
         settings.validate_identifier(schema, "schema")
@@ -91,6 +86,13 @@ def load_table(
     spec = STAR_TABLES[table]
     wh = Warehouse(conn_id)
     with wh.transaction() as tx:
+        run = {"run_id": params["run_id"], "run_start": params["interval_start"], "run_end": params["interval_end"]}
+        debt = refresh_debt.owed(tx, schema, table, run) if refresh else None
+        if debt:
+            start, end = min(params["interval_start"], debt[0]), max(params["interval_end"], debt[1])
+            params = {**params, **_interval(start, end, params["run_id"])}
+            log.info("%s.%s owes a refresh of [%s, %s) (a changed object was staged again): loading [%s, %s)",
+                     schema, table, debt[0].isoformat(), debt[1].isoformat(), start.isoformat(), end.isoformat())
         tx.run_file(
             f"load/modes/{mode}.sql",
             params,
@@ -102,6 +104,11 @@ def load_table(
             select=select,
             personal_data=personal_data,
         )
+        if debt:
+            refresh_debt.paid(tx, schema, table, run)
+            # Tables rebuilt from this one owe the same range, from now on (sparkify.tables.REFRESHES).
+            refresh_debt.note(tx, schema, REFRESHES.get(table, ()), params["interval_start"],
+                              params["interval_end"], params["run_id"])
         ((rows,),) = tx.fetch_file(
             "load/count_rows.sql", params, schema=schema, table=table, scope_column=scope_column
         )
@@ -146,6 +153,7 @@ class TableLoadOperator(BaseOperator):
             select=self.select,
             mode=self.mode,
             scope_column=self.scope_column,
-            params=interval_params(context, self.refresh_from),
+            params=interval_params(context),
             personal_data=self.personal_data,
+            refresh=bool(self.refresh_from),
         )

@@ -51,7 +51,13 @@ STAGING_COLUMNS: dict[str, tuple[str, ...]] = {
 STAGING_TABLES = tuple(STAGING_COLUMNS)
 BOOKKEEPING_TABLES = (
     "load_manifest", "load_manifest_hours", "load_listing", "quality_results", "maintenance_log", "schema_migrations",
+    "load_refresh",
 )
+# Which loads owe a refresh when a table's rows change beyond one run's interval: a changed event
+# object staged again (whole UTC days of its events) owes one to the loads of songplays and users,
+# and a songplays load that reloaded such days owes one to time, which is rebuilt from songplays.
+# The debts are rows of load_refresh (see sparkify.loading.load_table).
+REFRESHES: dict[str, tuple[str, ...]] = {"staging_events": ("songplays", "users"), "songplays": ("time",)}
 ALL_TABLES = (*STAGING_TABLES, *STAR_TABLES, *BOOKKEEPING_TABLES)
 
 

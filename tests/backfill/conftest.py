@@ -48,17 +48,20 @@ QUIET_HOURS = (DAY.replace(hour=1), DAY.replace(hour=14))  # no event at all
 LEVEL_CHANGES = {49: DAY.replace(hour=8), 16: DAY.replace(hour=6)}  # user: hour they went from free to paid
 
 # What a content checksum covers: every warehouse table, whole rows, except what records *when*
-# (load_manifest.staged_at and run_id, load_listing, quality_results), so that two warehouses
-# loaded at different times compare equal when they hold the same data.
+# or by which run (load_manifest.staged_at and run_id, load_listing, quality_results,
+# load_refresh.run_id and noted_at), so that two warehouses loaded at different times compare
+# equal when they hold the same data. load_refresh (the reloads the loads still owe) is empty
+# once every load has caught up.
 CONTENT = {
     **{table: "*" for table in reference.STAR_TABLES},
     "staging_events": "*",
     "staging_songs": "*",
     "load_manifest": "s3_key, source, etag, size_bytes, row_count",
     "load_manifest_hours": "*",
+    "load_refresh": "table_name, range_start, range_end",
 }
 # What "left as it was" covers: every table and column but the quality-check results.
-EVERYTHING = {**CONTENT, "load_manifest": "*", "load_listing": "*"}
+EVERYTHING = {**CONTENT, "load_manifest": "*", "load_listing": "*", "load_refresh": "*"}
 
 
 def say(message: str) -> None:

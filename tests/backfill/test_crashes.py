@@ -7,7 +7,9 @@ takes on ``staging_songs``). Right after the kill, before the retry can commit a
 warehouse must be exactly as it was: no partial rows, no manifest entry for the object that was
 not fully staged. The task's retry (a 3-second delay here) must then complete, and the result
 must equal a clean load. (SIGKILL of a task process under the real scheduler is in
-test_scheduler_backfills.py.)
+test_scheduler_backfills.py.) And when the run that staged a changed object dies in its fact load
+and is run again from the start (its Stage_events then finds the object unchanged), the whole day
+is still reloaded: the refresh the loads owe was committed with the staging (load_refresh).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from datetime import timedelta
 from typing import Any
 
 import psycopg
-import pytest
 from tests import reference
 
 from conftest import Database
@@ -187,13 +188,6 @@ def test_connection_dropped_mid_merge_leaves_no_partial_rows_and_the_retry_compl
     say("fact load killed between its DELETE and its INSERT, retried: the whole day equals the reference")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="pipeline bug: the whole-day refresh after a changed object is decided from Stage_events' "
-    "XCom of the same try; when the run that re-staged the object fails in a load and the whole run is "
-    "cleared, Stage_events finds the object unchanged and the loads reload only their hour",
-)
 def test_changed_object_is_still_refreshed_when_the_failed_run_is_cleared_and_run_again(
     loaded_window, make_etl, new_bucket, expect, real_songs
 ):
@@ -207,6 +201,9 @@ def test_changed_object_is_still_refreshed_when_the_failed_run_is_cleared_and_ru
     finally:
         held.release()
     killer.check()
+    # What the loads owe was committed with the staging; the killed load paid nothing.
+    owed = etl.db.query("SELECT table_name, range_start, range_end FROM load_refresh ORDER BY table_name")
+    assert owed == [("songplays", DAY, DAY + timedelta(days=1)), ("users", DAY, DAY + timedelta(days=1))], owed
 
     etl.run(DAY.replace(hour=12))  # the whole run cleared and run again
     expected, actual = expect.tables(content), read_star(etl.db)
@@ -216,4 +213,7 @@ def test_changed_object_is_still_refreshed_when_the_failed_run_is_cleared_and_ru
         say("a changed object re-staged by a run that then failed, the run cleared and run again:\n"
             + "\n".join(differences))
     assert not differences
+    assert etl.db.query("SELECT * FROM load_refresh") == [], "a refresh is still owed"
+    say("changed object staged by a run whose fact load was then killed; the run run again (the object "
+        "now unchanged) still reloads the whole day: equals the reference, nothing left owed")
 

@@ -19,6 +19,7 @@ from conftest import Database
 from .conftest import (
     DAY,
     EVENTS_KEY,
+    JSONPATHS_KEY,
     LEVEL_CHANGES,
     QUIET_HOURS,
     WINDOW,
@@ -174,3 +175,47 @@ def test_malformed_object_fails_naming_object_and_line_changes_nothing_and_once_
     clean = make_etl(loaded_window.name, new_bucket(good).name)
     clean.run(DAY.replace(hour=12))
     assert checksums(etl.db) == checksums(clean.db)
+
+
+def test_interleaved_runs_of_a_day_pay_the_refresh_a_changed_object_owes_in_a_safe_order(
+    loaded_window, make_etl, new_bucket, expect, real_songs
+):
+    """Two runs of the day interleaved task by task, as parallel runs may be: the changed object is
+    staged by run A (12:00) between run C's (05:00) fact load and its time load. C's time load must not
+    rebuild the day's time rows from songplays that are still stale, C's users load may pay the users'
+    refresh A's staging noted (C's hour is in that day), and at the end every star table equals a clean
+    load of the rewritten day, with nothing left owed. The operators are run directly (no dag.test()),
+    in the DAG's configuration, for speed."""
+    from tests.operators import make_context
+
+    from sparkify.operators import LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+
+    content = rewritten_day(real_songs)
+    bucket = new_bucket(content)
+    etl = make_etl(loaded_window.name, bucket.name)
+    wh = {"redshift_conn_id": etl.conn_id, "schema": "public"}
+    refresh = {**wh, "refresh_from": "Stage_events"}
+    stage = StageToRedshiftOperator(
+        task_id="Stage_events", table="staging_events", s3_bucket=bucket.name, s3_key=EVENTS_KEY,
+        json_format=f"s3://{bucket.name}/{JSONPATHS_KEY}", source_key_column="source_key", hour_counts=True, **wh)
+    fact = LoadFactOperator(task_id="Load_songplays_fact_table", table="songplays", select="load/songplays.sql",
+                            **refresh)
+    users = LoadDimensionOperator(task_id="Load_user_dim_table", table="users", select="load/users.sql",
+                                  mode="upsert", **refresh)
+    time_ = LoadDimensionOperator(task_id="Load_time_dim_table", table="time", select="load/time.sql",
+                                  mode="truncate_insert", scope_column="start_time", **refresh)
+    run_a = make_context(DAY.replace(hour=12), run_id="backfill__A")
+    run_c = make_context(DAY.replace(hour=5), run_id="backfill__C")
+
+    fact.execute(run_c)  # before the object changed in the warehouse: C owes nothing
+    assert stage.execute(run_a)["changed_objects"] == [EVENTS_KEY]
+    time_.execute(run_c)  # songplays of the day are still stale: nothing owed to time yet
+    assert etl.db.query("SELECT table_name FROM load_refresh ORDER BY 1") == [("songplays",), ("users",)]
+    fact.execute(run_a)  # pays the songplays' refresh (the whole day), notes it for time
+    assert etl.db.query("SELECT table_name, run_id FROM load_refresh ORDER BY 1") == [
+        ("time", "backfill__A"), ("users", "backfill__A")]
+    users.execute(run_c)  # pays the users' refresh: its hour is in the day
+    users.execute(run_a)
+    time_.execute(run_a)
+    assert_matches(etl.db, expect.tables(content), "after the interleaved runs")
+    assert etl.db.query("SELECT * FROM load_refresh") == []

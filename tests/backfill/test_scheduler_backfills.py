@@ -209,9 +209,15 @@ def test_concurrency_control_is_lock_table_which_redshift_supports():
                                     key=("user_id",), scope_column=None, select="load/users.sql",
                                     personal_data="keep")
         assert statement == "LOCK TABLE public.users", statement
-    # On PostgreSQL, the same statement with a mode that lets the quality checks read meanwhile.
+    # The refreshes the loads owe (sparkify/refresh.py): read and paid under a lock on load_refresh,
+    # taken first by every load that refreshes, and noted under the same lock.
+    assert first_statement("refresh/owed.sql", table="songplays") == "LOCK TABLE public.load_refresh, public.songplays"
+    assert first_statement("refresh/note.sql", tables=("time",)) == "LOCK TABLE public.load_refresh"
+    # On PostgreSQL, the same statements with a mode that lets the quality checks read meanwhile.
     assert split(render("stage/lock_manifest.sql", dialect="postgres", schema="public"))[0] == (
         "LOCK TABLE public.load_manifest IN SHARE ROW EXCLUSIVE MODE")
+    assert split(render("refresh/owed.sql", dialect="postgres", schema="public", table="time"))[0] == (
+        "LOCK TABLE public.load_refresh, public.time IN SHARE ROW EXCLUSIVE MODE")
 
 
 # -- backfills ---------------------------------------------------------------------------------------------

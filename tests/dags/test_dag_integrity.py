@@ -182,6 +182,8 @@ _CONTEXTS: dict[str, dict] = {
     "quality/table_check.sql": {"schema": "public", "table": "users", "scope_column": None,
                                 "check_statement": "COUNT(*) >= 0"},
     "quality/record_results.sql": {"schema": "public", "count": 2},
+    "refresh/owed.sql": {"schema": "public", "table": "songplays"},
+    "refresh/note.sql": {"schema": "public", "tables": ("songplays", "users")},
     "stage/add_batch_objects.sql": {"count": 2},
     "stage/copy_postgres.sql": {"columns": STAGING_COLUMNS["staging_events"]},
     "stage/copy_redshift.sql": {

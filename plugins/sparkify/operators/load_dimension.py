@@ -20,6 +20,8 @@ class LoadDimensionOperator(TableLoadOperator):
     :param select: SQL file whose SELECT yields the table's columns.
     :param mode: ``truncate_insert`` or ``upsert``.
     :param scope_column: with ``truncate_insert``, restrict the rebuild to the run's interval.
+    :param refresh_from: staging task id whose changed objects this load refreshes (as for
+        :class:`~sparkify.operators.LoadFactOperator`; see :mod:`sparkify.refresh`).
     :param schema: warehouse schema.
     :param redshift_conn_id: warehouse connection (``redshift`` or ``postgres`` type).
     """

@@ -17,8 +17,10 @@ class LoadFactOperator(TableLoadOperator):
     :param table: fact table, e.g. ``songplays``.
     :param select: SQL file under ``include/sql`` whose SELECT yields the table's columns.
     :param scope_column: the fact's time column.
-    :param refresh_from: staging task id; when it re-staged a changed object, the whole UTC day
-        of the interval is reloaded (see :func:`sparkify.loading.interval_params`).
+    :param refresh_from: staging task id whose changed objects this load refreshes: the load first
+        pays the refreshes its table owes (``load_refresh``, noted by that task's staging
+        transaction), reloading the whole UTC days of the changed objects' events, however the run
+        was retried or cleared since (see :mod:`sparkify.refresh`).
     :param schema: warehouse schema.
     :param redshift_conn_id: warehouse connection (``redshift`` or ``postgres`` type).
     """

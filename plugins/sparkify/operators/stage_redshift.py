@@ -7,8 +7,10 @@ local stand-in) it reads the same objects through ``S3Hook`` and bulk-loads them
 
 Either way a run's staging is one transaction: the manifest table ``load_manifest`` is locked,
 the objects are loaded into a private batch table, the staging rows of those objects are
-replaced, and the manifest records each object's ETag and size. A failure leaves the staging
-table and the manifest as they were.
+replaced, and the manifest records each object's ETag and size; when an event object that had
+been staged before changed, the reloads the loads now owe are noted in ``load_refresh`` (see
+:mod:`sparkify.refresh`). A failure leaves the staging table, the manifest and those notes as
+they were.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from sparkify import jsonload, settings
+from sparkify import jsonload, refresh, settings
 from sparkify.s3 import S3, S3Object, SourceMissing
-from sparkify.tables import STAGING_COLUMNS
+from sparkify.tables import REFRESHES, STAGING_COLUMNS
 from sparkify.warehouse import POSTGRES, Session, Warehouse, redact
 
 if TYPE_CHECKING:
@@ -61,7 +63,7 @@ class StageToRedshiftOperator(BaseOperator):
         templated; a list or one string of keys separated by white space) that are staged again
         when they changed since (ETag or size); objects never staged, missing or empty are left
         alone. The XCom's ``refresh_range`` then spans the whole UTC days the changed objects'
-        events fall on, for the loads to bring up to date.
+        events fall on, which the loads owe a reload of (noted in ``load_refresh``).
     :param manifest_bucket: writable bucket for Redshift COPY manifests (Redshift only).
     :param manifest_prefix: key prefix for those manifests.
     """
@@ -179,9 +181,19 @@ class StageToRedshiftOperator(BaseOperator):
             if self.hour_counts:
                 tx.run_file("stage/events_hour_counts.sql", schema=self.schema)
             # Objects staged before under another ETag or size changed since: the loads downstream
-            # widen their scope to the whole days of their events (see sparkify.loading).
+            # owe a reload of the whole days of their events, noted in this transaction (the run's
+            # own day when no event has a time), so the debt outlives any retry or clearing of the
+            # run (see sparkify.refresh).
             changed = [o.key for o in todo if o.key in known]
             refresh_range = self._refresh_range(tx, changed) if changed and self.hour_counts else None
+            if changed and REFRESHES.get(self.table):
+                if refresh_range:
+                    first, last = (datetime.fromisoformat(moment) for moment in refresh_range)
+                else:
+                    first = _naive_utc(context["data_interval_start"]).replace(hour=0, minute=0, second=0,
+                                                                             microsecond=0)
+                    last = first + timedelta(days=1)
+                refresh.note(tx, self.schema, REFRESHES[self.table], first, last, run_id)
             tx.run_file(
                 "stage/replace_rows.sql",
                 {"source": self.table, "staged_at": now, "run_id": run_id},
@@ -438,6 +450,10 @@ def _hide(text: str, secrets: list[str]) -> str:
     for secret in sorted(secrets, key=len, reverse=True):  # a key id may be part of a longer secret
         text = text.replace(secret, "***")
     return text
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
 def _non_negative(value: float | str, name: str) -> float:
