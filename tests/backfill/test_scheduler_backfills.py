@@ -7,11 +7,12 @@ day, 2018-11-14 [06:00, 10:00) (users 16 and 49 go from free to paid in it), to 
 short. Each scenario loads into a warehouse of its own, a clone of the real-songs template, chosen
 with ``--dag-run-conf``:
 
-* a forward serial backfill (``--max-active-runs 1``) and a backwards parallel one
-  (``--run-backwards --max-active-runs 4``) of the same window give identical tables, equal to the
-  one-pass reference, though in the parallel one the staging and load tasks of different runs
-  overlap in time (shown from the metadata database);
-* reprocessing the window (``--reprocess-behavior completed``) leaves every table identical;
+* a forward serial backfill (``airflow backfill create … --max-active-runs 1``) and a backwards
+  parallel one (``run_backwards``, ``max_active_runs`` 4, created through the REST API as the UI's
+  Trigger › Backfill form does) of the same window give identical tables, equal to the one-pass
+  reference, though in the parallel one the staging and load tasks of different runs overlap in
+  time (shown from the metadata database);
+* reprocessing the window (``reprocess_behavior`` completed) leaves every table identical;
 * a load task SIGKILLed mid-transaction leaves no partial rows, and its retry completes (started
   by clearing the task: the DAG's retry delay is 5 minutes).
 """
@@ -24,6 +25,7 @@ import re
 import signal
 import tempfile
 import time
+import urllib.error
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -92,54 +94,73 @@ class Scheduler:
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
         return runner.metadata_query(self.stack.metadata_url, sql, params)
 
-    def backfill(self, start: datetime, end: datetime, warehouse: str, *, max_active_runs: int,
-                 backwards: bool = False, reprocess: str = "none") -> Backfill:
-        """Create a backfill of the hours [start, end) and wait for its runs; raise if one fails."""
-        before = self.query("SELECT COALESCE(MAX(id), 0) FROM backfill")[0][0]
-        args = [
-            "backfill", "create", "--dag-id", DAG_ID,
-            "--from-date", start.replace(tzinfo=UTC).isoformat(),
-            "--to-date", (end - timedelta(hours=1)).replace(tzinfo=UTC).isoformat(),  # inclusive
-            "--max-active-runs", str(max_active_runs),
-            "--reprocess-behavior", reprocess,
-            "--dag-run-conf", json.dumps({"redshift_conn_id": warehouse, "s3_bucket": self.bucket}),
-        ]
-        if backwards:
-            args.append("--run-backwards")
+    def create(self, start: datetime, end: datetime, warehouse: str, *, max_active_runs: int,
+               backwards: bool = False, reprocess: str = "none", via: str = "cli") -> tuple[int, float]:
+        """Create a backfill of the hours [start, end) with Airflow's CLI (``airflow backfill create``)
+        or its REST API (what the UI's Trigger › Backfill form sends); its id and the call's seconds."""
+        first, last = start.replace(tzinfo=UTC), (end - timedelta(hours=1)).replace(tzinfo=UTC)  # inclusive
+        conf = {"redshift_conn_id": warehouse, "s3_bucket": self.bucket}
         started = time.monotonic()
-        self.stack.airflow(*args)
-        (backfill_id,) = self.query("SELECT MAX(id) FROM backfill WHERE id > %s", (before,))[0]
-        assert backfill_id, "airflow backfill create made no backfill"
+        if via == "api":
+            backfill_id = self.stack.api("POST", "/api/v2/backfills", {
+                "dag_id": DAG_ID, "from_date": first.isoformat(), "to_date": last.isoformat(),
+                "run_backwards": backwards, "dag_run_conf": conf, "reprocess_behavior": reprocess,
+                "max_active_runs": max_active_runs,
+            })["id"]
+        else:
+            before = self.query("SELECT COALESCE(MAX(id), 0) FROM backfill")[0][0]
+            self.stack.airflow(
+                "backfill", "create", "--dag-id", DAG_ID, "--from-date", first.isoformat(),
+                "--to-date", last.isoformat(), "--max-active-runs", str(max_active_runs),
+                "--reprocess-behavior", reprocess, "--dag-run-conf", json.dumps(conf),
+                *(["--run-backwards"] if backwards else []))
+            (backfill_id,) = self.query("SELECT MAX(id) FROM backfill WHERE id > %s", (before,))[0]
+            assert backfill_id, "airflow backfill create made no backfill"
+        return backfill_id, time.monotonic() - started
+
+    def backfill(self, start: datetime, end: datetime, warehouse: str, **how) -> Backfill:
+        """Create a backfill of the hours [start, end) (see :meth:`create`), wait for its runs, raise if
+        one failed, then close it."""
+        started = time.monotonic()
+        backfill_id, create_seconds = self.create(start, end, warehouse, **how)
         deadline = time.monotonic() + BACKFILL_TIMEOUT
         while True:
             states = self.query(
                 "SELECT dr.run_id, dr.state FROM backfill_dag_run b JOIN dag_run dr ON dr.id = b.dag_run_id "
                 "WHERE b.backfill_id = %s", (backfill_id,))
-            finished = states and all(state in ("success", "failed") for _, state in states)
-            if finished and self.query("SELECT completed_at FROM backfill WHERE id = %s", (backfill_id,))[0][0]:
-                break  # the scheduler marks the backfill completed after its runs: only then may another start
+            if states and all(state in ("success", "failed") for _, state in states):
+                break
             for name, process in self.stack.processes.items():
                 assert process.poll() is None, f"Airflow's {name} stopped; see {self.stack.logs}/{name}.log"
             assert time.monotonic() < deadline, f"backfill {backfill_id} unfinished after {BACKFILL_TIMEOUT} s"
-            time.sleep(1)
+            time.sleep(0.5)
         wall = time.monotonic() - started
         failed = [run_id for run_id, state in states if state != "success"]
         assert not failed, f"runs of backfill {backfill_id} failed: {failed}; task states: " + str(self.query(
             "SELECT run_id, task_id, state FROM task_instance WHERE run_id = ANY(%s) AND state <> 'success'",
             (failed,)))
+        self.close(backfill_id)
         created, last = self.query(
             "SELECT MIN(bf.created_at), MAX(ti.end_date) FROM backfill bf "
             "JOIN backfill_dag_run b ON b.backfill_id = bf.id JOIN dag_run dr ON dr.id = b.dag_run_id "
             "JOIN task_instance ti ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id WHERE bf.id = %s",
             (backfill_id,))[0]
-        return Backfill(backfill_id, len(states), wall, (last - created).total_seconds())
+        return Backfill(backfill_id, len(states), wall, (last - created).total_seconds(), create_seconds)
 
-    def wait_completed(self, backfill_id: int, timeout: float = 120) -> None:
-        """Wait until the scheduler marks the backfill completed (only then may another start)."""
-        deadline = time.monotonic() + timeout
-        while not self.query("SELECT completed_at FROM backfill WHERE id = %s", (backfill_id,))[0][0]:
-            assert time.monotonic() < deadline, f"backfill {backfill_id} not completed after {timeout:g} s"
-            time.sleep(1)
+    def close(self, backfill_id: int) -> None:
+        """End a backfill whose runs have all finished, so that another may start (Airflow allows one
+        active backfill per DAG). The scheduler marks it completed on a 30-second timer; the API's
+        cancel (the UI's "Cancel backfill") does it now, and only pauses and fails runs still queued:
+        there are none left."""
+        assert not self.query(
+            "SELECT dr.run_id FROM backfill_dag_run b JOIN dag_run dr ON dr.id = b.dag_run_id "
+            "WHERE b.backfill_id = %s AND dr.state NOT IN ('success', 'failed')", (backfill_id,))
+        try:
+            self.stack.api("PUT", f"/api/v2/backfills/{backfill_id}/cancel")
+        except urllib.error.HTTPError as err:
+            if err.code != 409:  # 409: the scheduler marked it completed meanwhile
+                raise
+        assert self.query("SELECT completed_at FROM backfill WHERE id = %s", (backfill_id,))[0][0]
 
     def task_spans(self, backfill_id: int) -> list[tuple[str, str, datetime, datetime]]:
         """(run_id, task_id, start, end) of the backfill's staging and load tasks, as last run."""
@@ -155,8 +176,9 @@ class Scheduler:
 class Backfill:
     id: int
     runs: int
-    wall_seconds: float  # from calling `airflow backfill create` to seeing the last run finished
+    wall_seconds: float  # from creating the backfill (CLI or API call) to seeing its last run finished
     run_seconds: float  # from the backfill's creation to its last task's end (metadata database)
+    create_seconds: float  # the CLI or API call alone
 
 
 def overlapping(spans: list[tuple[str, str, datetime, datetime]]) -> list[tuple[tuple, tuple]]:
@@ -233,23 +255,26 @@ def test_serial_forward_and_parallel_backwards_backfills_and_a_reprocess_give_id
     assert_matches(wh1, expected, "forward serial backfill")
 
     # The serial backfill's runs of these hours exist: reprocessing them clears them and runs them
-    # again with this backfill's conf, into a fresh warehouse.
-    parallel = scheduler.backfill(*WINDOW, "wh2", max_active_runs=4, backwards=True, reprocess="completed")
+    # again with this backfill's conf, into a fresh warehouse. Created as the UI's backfill form does.
+    parallel = scheduler.backfill(*WINDOW, "wh2", max_active_runs=4, backwards=True, reprocess="completed",
+                                  via="api")
     pairs = overlapping(scheduler.task_spans(parallel.id))
     assert_matches(wh2, expected, "backwards parallel backfill")
 
     serial_sums, parallel_sums = checksums(wh1), checksums(wh2)
-    reprocess = scheduler.backfill(*WINDOW, "wh2", max_active_runs=4, reprocess="completed")
+    reprocess = scheduler.backfill(*WINDOW, "wh2", max_active_runs=4, reprocess="completed", via="api")
     reprocessed_sums = checksums(wh2)
 
     hours = int((WINDOW[1] - WINDOW[0]).total_seconds() // 3600)
     say(f"scheduler backfills of [{WINDOW[0]:%Y-%m-%dT%H:%M}, {WINDOW[1]:%H:%M}) UTC, {hours} hourly runs "
         "(one day's window, not several):")
-    for name, backfill in (("forward serial (--max-active-runs 1)", serial),
-                           ("backwards parallel (--run-backwards --max-active-runs 4)", parallel),
-                           ("reprocess (--reprocess-behavior completed, 4)", reprocess)):
+    for name, backfill, via in (
+        ("forward serial (--max-active-runs 1)", serial, "CLI"),
+        ("backwards parallel (--run-backwards --max-active-runs 4)", parallel, "REST API"),
+        ("reprocess (--reprocess-behavior completed, 4)", reprocess, "REST API"),
+    ):
         say(f"  {name}: {backfill.runs} runs in {backfill.run_seconds:.1f} s (backfill created to last task "
-            f"ended; {backfill.wall_seconds:.1f} s with the CLI call and polling)")
+            f"ended; {backfill.wall_seconds:.1f} s with the {via} call ({backfill.create_seconds:.1f} s) and polling)")
     say(f"  checksums forward serial:     {short(serial_sums)}")
     say(f"  checksums backwards parallel: {short(parallel_sums)}")
     say(f"  checksums after reprocessing: {short(reprocessed_sums)}")
@@ -311,13 +336,8 @@ def test_sigkilled_load_leaves_no_partial_rows_and_its_retry_completes(
     holder = psycopg.connect(wh3.url)
     holder.execute("LOCK TABLE staging_songs IN ACCESS EXCLUSIVE MODE")
     try:
-        args = ["backfill", "create", "--dag-id", DAG_ID, "--from-date", KILL_HOUR.replace(tzinfo=UTC).isoformat(),
-                "--to-date", KILL_HOUR.replace(tzinfo=UTC).isoformat(), "--max-active-runs", "1",
-                "--reprocess-behavior", "completed",
-                "--dag-run-conf", json.dumps({"redshift_conn_id": "wh3", "s3_bucket": scheduler.bucket})]
-        before_id = scheduler.query("SELECT COALESCE(MAX(id), 0) FROM backfill")[0][0]
-        scheduler.stack.airflow(*args)
-        (backfill_id,) = scheduler.query("SELECT MAX(id) FROM backfill WHERE id > %s", (before_id,))[0]
+        backfill_id, _ = scheduler.create(KILL_HOUR, KILL_HOUR + timedelta(hours=1), "wh3", max_active_runs=1,
+                                          reprocess="completed")
         backend, process = task_process(wh3, "INSERT INTO public.songplays%")
         cmdline = " ".join(process.cmdline())
         os.kill(process.pid, signal.SIGKILL)
@@ -344,7 +364,7 @@ def test_sigkilled_load_leaves_no_partial_rows_and_its_retry_completes(
         "dry_run": False, "reset_dag_runs": True,
     })
     wait_for_run(scheduler, run_id)
-    scheduler.wait_completed(backfill_id)
+    scheduler.close(backfill_id)
     tries = scheduler.query(
         "SELECT try_number FROM task_instance WHERE run_id = %s AND task_id = 'Load_songplays_fact_table'",
         (run_id,))[0][0]
