@@ -305,6 +305,8 @@ class _NoXCom:
 
 @pytest.mark.parametrize("task_id", SQL_TASKS)
 def test_bad_schema_fails_the_task_before_any_sql(dag, task_id, monkeypatch):
+    from airflow.sdk.execution_time import macros
+
     monkeypatch.setattr(warehouse.Warehouse, "__init__", _refuse)
     monkeypatch.setattr("sparkify.s3.S3.__init__", _refuse)
     task = copy.deepcopy(dag.get_task(task_id))
@@ -319,6 +321,7 @@ def test_bad_schema_fails_the_task_before_any_sql(dag, task_id, monkeypatch):
         "dag": dag,
         "task": task,
         "ti": _NoXCom(),
+        "macros": macros,  # as in a real run: Stage_events' late_keys use macros.timedelta
     }
     task.render_template_fields(context)
     assert task.schema == "bad;drop"
