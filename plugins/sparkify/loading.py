@@ -4,7 +4,7 @@ transaction that replaces (``truncate_insert``) or merges (``upsert``) a table's
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -13,7 +13,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from sparkify import refresh as refresh_debt
 from sparkify import settings
 from sparkify.tables import REFRESHES, STAR_TABLES
-from sparkify.warehouse import Warehouse
+from sparkify.warehouse import Warehouse, naive_utc
 
 if TYPE_CHECKING:
 
@@ -28,7 +28,7 @@ PERSONAL_DATA = ("keep", "hash", "omit")
 
 def interval_params(context: Context) -> dict[str, Any]:
     """The run's data interval ``[start, end)`` as UTC timestamps and as epoch milliseconds."""
-    return _interval(_naive_utc(context["data_interval_start"]), _naive_utc(context["data_interval_end"]),
+    return _interval(naive_utc(context["data_interval_start"]), naive_utc(context["data_interval_end"]),
                      context["run_id"])
 
 
@@ -41,12 +41,6 @@ def _interval(start: datetime, end: datetime, run_id: str) -> dict[str, Any]:
         "interval_end_ms": int((end - epoch).total_seconds() * 1000),
         "run_id": run_id,
     }
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
-    return moment
 
 
 def load_table(

@@ -27,7 +27,7 @@ from typing import Any
 
 from sparkify import settings
 from sparkify.tables import ALL_TABLES
-from sparkify.warehouse import REDSHIFT, Session, Warehouse
+from sparkify.warehouse import REDSHIFT, Session, Warehouse, naive_utc
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def vacuum_analyze(conn_id: str, schema: str, run_id: str) -> dict[str, str]:
 def apply_retention(conn_id: str, schema: str, run_id: str, older_than: datetime) -> dict[str, int]:
     """Remove staged event objects staged before ``older_than``; returns rows removed per table."""
     settings.validate_identifier(schema, "schema")
-    older_than = _naive_utc(older_than)
+    older_than = naive_utc(older_than)
     wh = Warehouse(conn_id)
     with wh.transaction() as tx:
         tx.run_file("stage/lock_manifest.sql", schema=schema)
@@ -110,7 +110,7 @@ def apply_retention(conn_id: str, schema: str, run_id: str, older_than: datetime
 def retention_bound(now: datetime, retention_days: float) -> datetime:
     if retention_days < 0:
         raise settings.InvalidParam(f"retention_days={retention_days!r}: must be 0 or more")
-    return _naive_utc(now) - timedelta(days=retention_days)
+    return naive_utc(now) - timedelta(days=retention_days)
 
 
 def _record(wh: Warehouse, schema: str, run_id: str, task: str, actions: dict[str, tuple[str, Any]]) -> None:
@@ -124,10 +124,6 @@ def _record_in(tx: Session, schema: str, run_id: str, task: str, actions: dict[s
         tx.run_file("maintenance/record.sql", {"run_id": run_id, "task": task, "table_name": table,
                                                 "action": action, "rows_affected": rows, "logged_at": now},
                     schema=schema)
-
-
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -195,6 +196,11 @@ def _cursor(connection: Any, dialect: str) -> Any:
     except ImportError:  # pragma: no cover - psycopg2-only installs
         pass
     return connection.cursor()
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """``moment`` as the warehouse stores times: UTC, without a time zone."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
 def quote_ident(name: str) -> str:

@@ -27,7 +27,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from sparkify import jsonload, refresh, settings
 from sparkify.s3 import S3, S3Object, SourceMissing
 from sparkify.tables import REFRESHES, STAGING_COLUMNS
-from sparkify.warehouse import POSTGRES, Session, Warehouse, redact
+from sparkify.warehouse import POSTGRES, Session, Warehouse, naive_utc, redact
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -190,7 +190,7 @@ class StageToRedshiftOperator(BaseOperator):
                 if refresh_range:
                     first, last = (datetime.fromisoformat(moment) for moment in refresh_range)
                 else:
-                    first = _naive_utc(context["data_interval_start"]).replace(hour=0, minute=0, second=0,
+                    first = naive_utc(context["data_interval_start"]).replace(hour=0, minute=0, second=0,
                                                                              microsecond=0)
                     last = first + timedelta(days=1)
                 refresh.note(tx, self.schema, REFRESHES[self.table], first, last, run_id)
@@ -452,8 +452,6 @@ def _hide(text: str, secrets: list[str]) -> str:
     return text
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
 
 
 def _non_negative(value: float | str, name: str) -> float:
