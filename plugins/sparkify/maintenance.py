@@ -95,10 +95,7 @@ def apply_retention(conn_id: str, schema: str, run_id: str, older_than: datetime
         tx.run_file("stage/lock_manifest.sql", schema=schema)
         counts = {str(t): int(n) for t, n in tx.fetch_file(
             "maintenance/expired_objects.sql", {"source": EVENTS_SOURCE, "older_than": older_than}, schema=schema)}
-        if counts.get("load_manifest"):
-            tx.run_file("maintenance/delete_expired.sql", schema=schema)
-        else:
-            tx.execute("DROP TABLE sparkify_expired")
+        tx.run_file("maintenance/delete_expired.sql", schema=schema)  # deletes nothing when nothing expired
         log.info("Retention: objects staged before %s: %s", older_than.isoformat(),
                  ", ".join(f"{t} {n} row(s) removed" for t, n in counts.items()))
         if counts.get("load_manifest"):
