@@ -54,8 +54,13 @@ LOAD = {**WAREHOUSE, "personal_data": "{{ params.personal_data }}"}
 
 
 def table_asset(table: str) -> Asset:
-    """The warehouse table as an Airflow asset, so the UI shows lineage and DAGs can wait on it."""
-    return Asset(name=f"sparkify.{table}", uri=f"sparkify://warehouse/{table}", group="sparkify-warehouse")
+    """The warehouse table as an Airflow asset, so the UI shows lineage and DAGs can wait on it.
+
+    The ``x-`` scheme is Airflow's for private URIs: no provider normalizes it, so building the asset
+    does not load every provider's URI handlers (the amazon one imports boto3), which every task
+    process would otherwise pay, about 0.8 CPU-s each, when it parses this file (docs/performance.md).
+    """
+    return Asset(name=f"sparkify.{table}", uri=f"x-sparkify://warehouse/{table}", group="sparkify-warehouse")
 
 
 default_args = {

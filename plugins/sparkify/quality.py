@@ -8,16 +8,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
-from airflow.providers.common.sql.operators.sql import SQLCheckResult, SQLColumnCheckOperator
+from typing import TYPE_CHECKING, Any
 
 from sparkify import settings
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.operators.sql import SQLCheckResult
 
 COMPARISONS = ("equal_to", "greater_than", "geq_to", "less_than", "leq_to")
 SEVERITIES = ("error", "warn")
 DEFAULT_CHECKS_FILE = settings.INCLUDE_DIR / "quality" / "checks.yaml"
+
+
+def _column_checks() -> dict[str, str]:
+    """common-sql's column checks (name -> SQL expression), imported when checks are read or run:
+    the DAG file, parsed by every task process, does not pay for common-sql's import."""
+    from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator
+
+    return SQLColumnCheckOperator.column_checks
 
 
 class CheckDeclarationError(ValueError):
@@ -42,7 +50,7 @@ class Check:
         if actual is None:
             # An empty scope gives NULL (SUM, MIN, MAX of no rows): nothing to violate, so a column
             # check reads it as 0, as common-sql's accept_none does. A custom query giving NULL fails.
-            if self.check_type not in SQLColumnCheckOperator.column_checks:
+            if self.check_type not in _column_checks():
                 return False
             actual = 0
         tolerance = self.expect.get("tolerance")
@@ -77,6 +85,8 @@ class Check:
         return text
 
     def result(self, actual: Any, passed: bool) -> SQLCheckResult:
+        from airflow.providers.common.sql.operators.sql import SQLCheckResult
+
         return SQLCheckResult(
             name=self.name,
             check_type=self.check_type,
@@ -97,6 +107,8 @@ def _format(value: Any) -> str:
 
 def load_checks(path: Path | str = DEFAULT_CHECKS_FILE) -> list[Check]:
     """Read and compile a checks file; raise :class:`CheckDeclarationError` naming what is wrong."""
+    import yaml
+
     path = Path(path)
     try:
         document = yaml.safe_load(path.read_text())
@@ -116,13 +128,13 @@ def load_checks(path: Path | str = DEFAULT_CHECKS_FILE) -> list[Check]:
             _identifier(column, f"{where}.columns.{column}")
             for check_type, values in (column_checks or {}).items():
                 name = f"{table}_{column}_{check_type}"
-                if check_type not in SQLColumnCheckOperator.column_checks:
+                if check_type not in _column_checks():
                     raise CheckDeclarationError(
                         f"{where}.columns.{column}: unknown check {check_type!r} "
-                        f"(use {', '.join(SQLColumnCheckOperator.column_checks)})"
+                        f"(use {', '.join(_column_checks())})"
                     )
                 expect, severity = _expectation(values, f"{where}.columns.{column}.{check_type}")
-                expression = SQLColumnCheckOperator.column_checks[check_type].format(column=column)
+                expression = _column_checks()[check_type].format(column=column)
                 checks.append(Check(name, table, check_type, "quality/column_check.sql", expect, severity, column,
                                     {"expression": expression, "table": table, "scope_column": scope}))
         for name, values in (spec.get("table_checks") or {}).items():

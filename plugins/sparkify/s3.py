@@ -12,9 +12,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
 
-from botocore.config import Config
-from botocore.exceptions import ClientError
-
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -29,6 +26,12 @@ class S3Object:
     size: int
 
 
+def _error_code(err: Exception) -> str | None:
+    """The S3 error code of a botocore ``ClientError`` (``err.response``), None for anything else."""
+    response = getattr(err, "response", None)
+    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+
+
 class SourceMissing(LookupError):
     """An S3 object the run needs does not exist (or is empty)."""
 
@@ -37,7 +40,10 @@ class S3:
     """S3 for one AWS connection, with a connection pool sized for parallel GETs."""
 
     def __init__(self, aws_conn_id: str | None, *, threads: int = FETCH_THREADS) -> None:
+        # Imported here, not at the top: the DAG file (parsed by every task process) imports this
+        # module, and only the staging tasks need boto3.
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from botocore.config import Config
 
         self.hook = S3Hook(
             aws_conn_id=aws_conn_id,
@@ -57,8 +63,8 @@ class S3:
     def head(self, bucket: str, key: str) -> S3Object | None:
         try:
             response = self.client.head_object(Bucket=bucket, Key=key)
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+        except Exception as err:
+            if _error_code(err) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
         return S3Object(key, response["ETag"].strip('"'), int(response["ContentLength"]))
@@ -78,8 +84,8 @@ class S3:
         self.get_calls += 1
         try:
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError as err:
-            if err.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+        except Exception as err:
+            if _error_code(err) in ("404", "NoSuchKey"):
                 raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
             raise
 
@@ -92,8 +98,8 @@ class S3:
         kwargs = {"IfMatch": f'"{etag}"'} if etag else {}
         try:
             body = self.client.get_object(Bucket=bucket, Key=key, **kwargs)["Body"]
-        except ClientError as err:
-            code = err.response.get("Error", {}).get("Code")
+        except Exception as err:
+            code = _error_code(err)
             if code in ("404", "NoSuchKey"):
                 raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
             if code in ("412", "PreconditionFailed"):

@@ -133,7 +133,7 @@ def test_every_load_task_has_its_table_as_asset_outlet(dag):
         outlets = dag.get_task(task_id).outlets
         assets = [o for o in outlets if isinstance(o, Asset)]
         assert assets, f"{task_id} has no Asset outlet"
-        assert [a.uri for a in assets] == [f"sparkify://warehouse/{table}"], task_id
+        assert [a.uri for a in assets] == [f"x-sparkify://warehouse/{table}"], task_id
         uris.add(assets[0].uri)
     assert len(uris) == len(LOAD_TASKS)
 
@@ -365,3 +365,39 @@ def test_stage_events_checks_the_previous_days_files_for_late_changes(dag, late_
                "data_interval_start": datetime(2018, 12, 1, 5, tzinfo=UTC)}
     assert task.render_template(task.late_keys, context).split() == expected
     assert task.render_template(task.s3_key, context) == "log_data/2018/12/2018-12-01-events.json"
+
+
+HEAVY_LIBRARIES = ["boto3", "botocore", "psycopg", "psycopg2", "airflow.providers.common.sql.hooks.sql",
+                   "airflow.providers.amazon.aws.hooks.s3", "airflow.providers.postgres.hooks.postgres"]
+
+
+def imported_after(statement: str, plugins_folder: Path, pythonpath: Path) -> list[str]:
+    """Which of HEAVY_LIBRARIES a fresh interpreter has imported after ``statement``."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    code = f"import json, sys; {statement}; print(json.dumps([m for m in {HEAVY_LIBRARIES!r} if m in sys.modules]))"
+    env = {**os.environ, "PYTHONPATH": str(pythonpath), "AIRFLOW__CORE__PLUGINS_FOLDER": str(plugins_folder)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_parsing_the_dag_file_imports_no_driver_or_sdk_of_a_service(tmp_path):
+    """Every task process parses the DAG file: importing it must not import boto3, psycopg,
+    common-sql or the providers' asset URI handlers (about 0.8 CPU-s per task process without the
+    preload, docs/performance.md). Checked without plugins/airflow_local_settings.py, which
+    preloads exactly these, as a deployment without it would run."""
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "sparkify").symlink_to(ROOT / "plugins" / "sparkify")
+    statement = f"import runpy; runpy.run_path({str(DAGS_DIR / 'sparkify_etl.py')!r}, run_name='sparkify_etl')"
+    assert imported_after(statement, tmp_path / "plugins", tmp_path / "plugins") == []
+
+
+def test_airflow_preloads_the_tasks_libraries_from_the_plugins_folder():
+    """Airflow imports plugins/airflow_local_settings.py when it starts, so the scheduler, and the
+    workers and task processes it forks, have the tasks' libraries already imported."""
+    imported = imported_after("import airflow.settings", ROOT / "plugins", ROOT / "plugins")
+    assert set(HEAVY_LIBRARIES) - {"psycopg2"} <= set(imported), imported
