@@ -21,7 +21,6 @@ PRELOAD = (
     "airflow.providers.postgres.hooks.postgres",
     "airflow.providers.amazon.aws.hooks.s3",
     "airflow.providers.common.sql.operators.sql",
-    "sqlparse",
     "yaml",
 )
 

@@ -239,6 +239,38 @@ def test_every_sql_file_renders_for_both_dialects(path, dialect):
     except jinja2.UndefinedError as err:
         pytest.fail(f"{path}: {err}; give it the context its caller uses in _CONTEXTS")
     _check_rendered(path, dialect, sql)
+    # The splitter gives exactly what sqlparse gave (strip comments, split): what ran before it,
+    # and what the applied migrations' checksums were computed from.
+    import sqlparse
+
+    stripped = sqlparse.format(sql, strip_comments=True)
+    by_sqlparse = [s.strip().rstrip(";").strip() for s in sqlparse.split(stripped) if s.strip().rstrip(";").strip()]
+    assert warehouse.split(sql) == by_sqlparse
+
+
+@pytest.mark.parametrize(
+    ("sql", "statements"),
+    [
+        ("SELECT 1; -- one\nSELECT 2;", ["SELECT 1", "SELECT 2"]),
+        ("SELECT ';' -- not a statement end\n, 2", ["SELECT ';'\n, 2"]),
+        ("SELECT 'it''s; -- still a string' FROM t", ["SELECT 'it''s; -- still a string' FROM t"]),
+        ('SELECT "a;b" FROM t;;', ['SELECT "a;b" FROM t']),
+        ("SELECT $$ a; b $$; SELECT $fn$ c; $fn$", ["SELECT $$ a; b $$", "SELECT $fn$ c; $fn$"]),
+        ("SELECT 1 /* x; */ FROM t", ["SELECT 1   FROM t"]),
+        ("SELECT 1/* x */FROM t", ["SELECT 1 FROM t"]),
+        ("SELECT 1\n/* multi\nline */\nFROM t", ["SELECT 1\n\nFROM t"]),
+        ("SELECT 1   -- trailing\n  FROM t", ["SELECT 1\n  FROM t"]),
+        ("-- only a comment\n;\n", []),
+    ],
+)
+def test_split_keeps_strings_and_drops_comments_like_sqlparse(sql, statements):
+    import sqlparse
+
+    assert warehouse.split(sql) == statements
+    stripped = sqlparse.format(sql, strip_comments=True)
+    assert [s.strip().rstrip(";").strip() for s in sqlparse.split(stripped) if s.strip().rstrip(";").strip()] == (
+        statements
+    )
 
 
 def test_sql_contexts_name_existing_files():
