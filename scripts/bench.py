@@ -1026,6 +1026,8 @@ class Bench:
                     failed = True
                     say(f"  section {name} failed: {err}")
                     self.results["sections"][name] = {"error": str(err)[-3000:]}
+                # What is measured so far survives an interrupted run (the full bench takes hours).
+                (OUT / "results.partial.json").write_text(json.dumps(self.results, indent=2, default=str))
             if "explain" not in self.results and self.stack.airflow_ready:
                 try:
                     self.results["explain"] = self.explain()
