@@ -239,13 +239,17 @@ def test_every_sql_file_renders_for_both_dialects(path, dialect):
     except jinja2.UndefinedError as err:
         pytest.fail(f"{path}: {err}; give it the context its caller uses in _CONTEXTS")
     _check_rendered(path, dialect, sql)
-    # The splitter gives exactly what sqlparse gave (strip comments, split): what ran before it,
-    # and what the applied migrations' checksums were computed from.
+    # The splitter gives exactly what sqlparse gave: what ran before it, and what the applied
+    # migrations' checksums were computed from.
+    assert warehouse.split(sql) == _split_by_sqlparse(sql)
+
+
+def _split_by_sqlparse(sql: str) -> list[str]:
+    """What sparkify.warehouse.split did before it was a tokenizer: sqlparse, comments stripped."""
     import sqlparse
 
     stripped = sqlparse.format(sql, strip_comments=True)
-    by_sqlparse = [s.strip().rstrip(";").strip() for s in sqlparse.split(stripped) if s.strip().rstrip(";").strip()]
-    assert warehouse.split(sql) == by_sqlparse
+    return [s.strip().rstrip(";").strip() for s in sqlparse.split(stripped) if s.strip().rstrip(";").strip()]
 
 
 @pytest.mark.parametrize(
@@ -264,13 +268,8 @@ def test_every_sql_file_renders_for_both_dialects(path, dialect):
     ],
 )
 def test_split_keeps_strings_and_drops_comments_like_sqlparse(sql, statements):
-    import sqlparse
-
     assert warehouse.split(sql) == statements
-    stripped = sqlparse.format(sql, strip_comments=True)
-    assert [s.strip().rstrip(";").strip() for s in sqlparse.split(stripped) if s.strip().rstrip(";").strip()] == (
-        statements
-    )
+    assert _split_by_sqlparse(sql) == statements
 
 
 def test_sql_contexts_name_existing_files():

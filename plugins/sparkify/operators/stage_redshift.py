@@ -452,8 +452,6 @@ def _hide(text: str, secrets: list[str]) -> str:
     return text
 
 
-
-
 def _non_negative(value: float | str, name: str) -> float:
     try:
         number = float(value)
