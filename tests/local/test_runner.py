@@ -47,6 +47,7 @@ from conftest import ROOT, SCRATCH, create_database
 DAG_ID = "sparkify_etl"
 START, END = datetime(2018, 11, 1, 0), datetime(2018, 11, 1, 4)  # 4 hourly runs; the demo data has plays in each
 HOURS = 4
+INTERRUPTED_END = START + timedelta(days=2)  # 48 runs: the interrupted run cannot finish before its Ctrl-C
 RUN_TIMEOUT = 900  # seconds for one whole `run` on a loaded machine
 CONFIG_NAMES = (
     "START", "END", "SOURCE", "WAREHOUSE_URL", "PG_PORT", "S3_PORT", "AIRFLOW_PORT", "MAX_ACTIVE_RUNS",
@@ -273,16 +274,17 @@ def session(pg_server) -> Session:
 
 @pytest.fixture(scope="module")
 def interrupted(session) -> Runner:
-    """`make run`, interrupted with Ctrl-C once the backfill's runs are running.
+    """`make run`, interrupted with Ctrl-C as soon as the runner reports a run of the window running.
 
-    One run at a time (MAX_ACTIVE_RUNS=1), so that the window is still running when the Ctrl-C
-    comes: four runs at once finish the four hours in about 25 s, less than the scan for leftover
-    processes can take on a loaded machine."""
-    runner = Runner("run", {**session.env(), "MAX_ACTIVE_RUNS": "1"}).start()
+    The interrupt follows an event the test observes, not a delay: the interrupted run's window is
+    two days (48 hourly runs, one at a time), so it cannot finish between the runner's report of its
+    first running run and the Ctrl-C, however fast the machine is. The next run (``complete``) loads
+    the first hours of that window, which share the demo day with it."""
+    runner = Runner("run", {**session.env(), "END": f"{INTERRUPTED_END:%Y-%m-%dT%H:%M}",
+                            "MAX_ACTIVE_RUNS": "1"}).start()
     session.runs["interrupted"] = runner
     try:
         runner.wait_for(r"runs \d+/\d+ done .*running: 2018", timeout=RUN_TIMEOUT)
-        time.sleep(2)  # let tasks start
         session.during = leftovers(session.state)
     finally:
         runner.interrupt()
