@@ -1,10 +1,13 @@
 """
-### Sparkify ETL: S3 JSON → Redshift staging → star schema, one hour at a time
+### Sparkify ETL: S3 JSON → Redshift staging → star schema, for any whole hours
 
-Each run owns its data interval `[data_interval_start, data_interval_end)` (hourly, UTC):
+Each run owns its data interval `[data_interval_start, data_interval_end)` (UTC): an hour when
+scheduled; any whole number of hours, up to `SPARKIFY_MAX_INTERVAL_DAYS` (default 31 days), when
+triggered with a manual data interval (a day, three days, a month: the fast way to backfill; see
+docs/backfills.md). A wide run leaves every table as the hourly runs of its hours would.
 
-1. **Stage_events** copies the run's daily log file
-   `s3://<bucket>/<log_prefix>/<yyyy>/<mm>/<yyyy-mm-dd>-events.json` into `staging_events`,
+1. **Stage_events** copies the daily log file of every UTC day the interval touches,
+   `s3://<bucket>/<log_prefix>/<yyyy>/<mm>/<yyyy-mm-dd>-events.json`, into `staging_events`,
    unless the load manifest already holds it unchanged (same ETag and size). A missing or empty
    file is retried while the interval ended less than `events_grace_hours` ago, then fails.
 2. **Stage_songs** copies new or changed objects under `s3://<bucket>/<song_prefix>/` into
@@ -12,12 +15,13 @@ Each run owns its data interval `[data_interval_start, data_interval_end)` (hour
 3. **Load_songplays_fact_table** replaces the songplays of the interval.
 4. The dimensions: `users` (merge, latest event wins), `songs` and `artists` (merge of new or
    changed rows), `time` (rebuild of the interval).
-5. **Run_data_quality_checks** runs `include/quality/checks.yaml` and fails the run on errors.
+5. **Run_data_quality_checks** runs `include/quality/checks.yaml` (among them: every daily file
+   the interval needs was staged) and fails the run on errors.
 
 Every load is one transaction, so reruns and backfills in any order give the same tables.
-When Stage_events finds that the day's file, or one of the previous `late_data_days` days' files
-(default 1), changed since it was staged (late or corrected events), it stages it again and the
-songplays, users and time loads reload those whole UTC days, so no hour of them stays stale.
+When Stage_events finds that one of the previous `late_data_days` days' files (default 1), or one
+of the interval's own, changed since it was staged (late or corrected events), it stages it again
+and the songplays, users and time loads reload those whole UTC days, so no hour of them stays stale.
 Works on Amazon Redshift (a `redshift` connection) and on PostgreSQL (a `postgres` one).
 """
 
@@ -29,6 +33,7 @@ from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, Param, chain
 
 from sparkify.alerts import alert_on_failure, alert_on_warnings, late_run_deadline
+from sparkify.intervals import event_log_keys, late_event_log_keys
 from sparkify.operators import (
     DataQualityOperator,
     LoadDimensionOperator,
@@ -37,17 +42,11 @@ from sparkify.operators import (
 )
 from sparkify.settings import DEFAULTS
 
-EVENTS_KEY = (
-    "{{ params.log_prefix }}/{{ data_interval_start.strftime('%Y/%m') }}/"
-    "{{ data_interval_start.strftime('%Y-%m-%d') }}-events.json"
-)
+# Every daily log file the run's interval touches: one for an hourly run, thirty for a month
+# (sparkify.intervals, given to the templates as macros).
+EVENTS_KEYS = "{{ event_log_keys(params.log_prefix, data_interval_start, data_interval_end) | join(' ') }}"
 # The previous late_data_days days' files: re-staged when they changed after their day was loaded.
-LATE_KEYS = (
-    "{% for n in range(1, params.late_data_days | int + 1) %}"
-    "{% set day = data_interval_start - macros.timedelta(days=n) %}"
-    "{{ params.log_prefix }}/{{ day.strftime('%Y/%m') }}/{{ day.strftime('%Y-%m-%d') }}-events.json "
-    "{% endfor %}"
-)
+LATE_KEYS = "{{ late_event_log_keys(params.log_prefix, data_interval_start, params.late_data_days) | join(' ') }}"
 WAREHOUSE = {"schema": "{{ params.schema }}", "redshift_conn_id": "{{ params.redshift_conn_id }}"}
 # The star loads also choose how personal data (names, location, user agent) is loaded.
 LOAD = {**WAREHOUSE, "personal_data": "{{ params.personal_data }}"}
@@ -83,6 +82,7 @@ with DAG(
     max_active_runs=4,
     default_args=default_args,
     deadline=late_run_deadline(),
+    user_defined_macros={"event_log_keys": event_log_keys, "late_event_log_keys": late_event_log_keys},
     tags=["sparkify", "etl", "redshift"],
     params={
         "s3_bucket": Param(DEFAULTS.s3_bucket, type="string", description="Source bucket"),
@@ -121,7 +121,7 @@ with DAG(
         doc_md="Copy the run's daily event log into `staging_events` (JSONPaths), if new or changed.",
         table="staging_events",
         s3_bucket="{{ params.s3_bucket }}",
-        s3_key=EVENTS_KEY,
+        s3_key=EVENTS_KEYS,
         json_format="s3://{{ params.s3_bucket }}/{{ params.log_jsonpath }}",
         region="{{ params.region }}",
         aws_conn_id="{{ params.aws_conn_id }}",
@@ -206,7 +206,7 @@ with DAG(
     Run_data_quality_checks = DataQualityOperator(
         task_id="Run_data_quality_checks",
         doc_md="Run `include/quality/checks.yaml`; fail the run, without retries, when an error check fails.",
-        query_params={"events_key": EVENTS_KEY},
+        source_keys=EVENTS_KEYS,
         on_success_callback=alert_on_warnings,
         **WAREHOUSE,
     )

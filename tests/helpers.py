@@ -31,3 +31,23 @@ def load_dag(dag_id: str = "sparkify_etl"):
 
     module = importlib.import_module(dag_id)
     return module.dag
+
+
+def run_window(dag: Any, start: datetime, end: datetime, **conf: Any):
+    """Run ``dag`` with ``dag.test()`` over the data interval ``[start, end)`` (UTC), as a run
+    triggered with a manual data interval (the UI's form, the REST API) would own it.
+
+    ``dag.test()`` takes no interval: it asks the timetable for the interval of its logical date,
+    so the timetable's answer is replaced, for this call only, by ``[start, end)``."""
+    from unittest import mock
+
+    from airflow.serialization.encoders import coerce_to_core_timetable
+    from airflow.timetables.base import DataInterval
+
+    from sparkify.intervals import manual_logical_date
+
+    start, end = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (start, end))
+    timetable_class = type(coerce_to_core_timetable(dag.timetable))
+    with mock.patch.object(timetable_class, "infer_manual_data_interval",
+                           lambda self, run_after: DataInterval(start, end)):
+        return dag.test(logical_date=manual_logical_date(start, end), run_conf=conf or None)

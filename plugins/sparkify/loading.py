@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
+from sparkify import intervals, settings
 from sparkify import refresh as refresh_debt
-from sparkify import settings
 from sparkify.tables import REFRESHES, STAR_TABLES
 from sparkify.warehouse import Warehouse, naive_utc
 
@@ -26,10 +26,21 @@ MODES = ("truncate_insert", "upsert")
 PERSONAL_DATA = ("keep", "hash", "omit")
 
 
+def checked_interval(context: Context) -> tuple[datetime, datetime]:
+    """The run's data interval as naive UTC times; fails the task (no retry, before any SQL) when it
+    is not whole hours or is wider than the deployment allows (:mod:`sparkify.intervals`)."""
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    try:
+        intervals.check(start, end)
+    except intervals.IntervalError as err:
+        raise AirflowFailException(str(err)) from None
+    return naive_utc(start), naive_utc(end)
+
+
 def interval_params(context: Context) -> dict[str, Any]:
-    """The run's data interval ``[start, end)`` as UTC timestamps and as epoch milliseconds."""
-    return _interval(naive_utc(context["data_interval_start"]), naive_utc(context["data_interval_end"]),
-                     context["run_id"])
+    """The run's data interval ``[start, end)`` as UTC timestamps and as epoch milliseconds, once
+    :func:`checked_interval` accepted it."""
+    return _interval(*checked_interval(context), context["run_id"])
 
 
 def _interval(start: datetime, end: datetime, run_id: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import pytest
 from tests import reference
 from tests.dags import conftest as dags_conftest
 from tests.dags.conftest import patched_for_dag_test, run_only
-from tests.helpers import hours, load_dag, run_interval
+from tests.helpers import hours, load_dag, run_interval, run_window
 
 from conftest import Bucket, Database, aws_connection, create_bucket, create_database, real_data
 
@@ -168,6 +168,14 @@ class Etl:
         run = run_interval(self.dag, start, **self._conf(conf))
         states = {ti.task_id: ti.state for ti in run.get_task_instances()}
         assert run.state == expect, f"run of {start:%Y-%m-%d %H}:00 ended {run.state}, not {expect}: {states}"
+        return run
+
+    def run_window(self, start: datetime, end: datetime, *, expect: str = "success", **conf: Any):
+        """One run over the data interval ``[start, end)``, as a run triggered with a manual interval."""
+        run = run_window(self.dag, start, end, **self._conf(conf))
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        assert run.state == expect, f"run of [{start:%Y-%m-%dT%H}, {end:%Y-%m-%dT%H}) ended {run.state}, " \
+                                    f"not {expect}: {states}"
         return run
 
     def run_hours(self, starts: Iterable[datetime], **conf: Any) -> float:

@@ -189,7 +189,7 @@ def overlapping(spans: list[tuple[str, str, datetime, datetime]]) -> list[tuple[
 @pytest.fixture(scope="module")
 def scheduler(pg_server, moto_server, real_songs_warehouse_template) -> Iterator[Scheduler]:
     template, bucket, _ = real_songs_warehouse_template
-    warehouses = {name: create_database(pg_server, template=template) for name in ("wh1", "wh2", "wh3")}
+    warehouses = {name: create_database(pg_server, template=template) for name in ("wh1", "wh2", "wh3", "wh4")}
     state = Path(tempfile.mkdtemp(prefix="backfill-stack-", dir=SCRATCH))
     state.chmod(0o755)
     config = runner.Config.load(ROOT, {
@@ -295,6 +295,39 @@ def test_serial_forward_and_parallel_backwards_backfills_and_a_reprocess_give_id
     # manifest, one staging table) and the loads of different runs ran at the same time.
     assert any(a[1] == b[1] == "Stage_events" for a, b in pairs), pairs
     assert any(a[1] in LOAD_TASKS and b[1] in LOAD_TASKS for a, b in pairs), pairs
+
+
+# -- a run over a manual data interval -------------------------------------------------------------------
+
+
+@pytest.mark.scheduler
+def test_a_run_over_a_manual_interval_through_the_rest_api_beside_overlapping_hourly_runs(scheduler, expect):
+    """One run over [00:00, 10:00) triggered through the REST API with a manual data interval (the
+    request the UI's Trigger form sends), and a parallel backfill of the hourly runs of [06:00, 10:00)
+    inside it, started together on one warehouse: every table ends equal to the reference of the
+    wide run's hours, and the wide run's staging and loads overlap the hourly runs' in time."""
+    from sparkify.intervals import manual_logical_date
+
+    wide = (DAY, DAY.replace(hour=10))
+    conf = {"redshift_conn_id": "wh4", "s3_bucket": scheduler.bucket}
+    body = {**runner.manual_run_body(*wide, "window"), "conf": conf}
+    assert body["logical_date"] == "2018-11-14T00:00:10Z" == f"{manual_logical_date(*wide):%Y-%m-%dT%H:%M:%S}Z"
+    run = scheduler.stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", body)
+    assert (run["data_interval_start"], run["data_interval_end"]) == ("2018-11-14T00:00:00Z", "2018-11-14T10:00:00Z")
+    hourly = scheduler.backfill(*WINDOW, "wh4", max_active_runs=4, reprocess="completed", via="api")
+    wait_for_run(scheduler, run["dag_run_id"])
+    assert hourly.runs == 4
+
+    (wide_end,) = scheduler.query("SELECT MAX(end_date) FROM task_instance WHERE run_id = %s",
+                                  (run["dag_run_id"],))[0]
+    (wide_start,) = scheduler.query("SELECT MIN(start_date) FROM task_instance WHERE run_id = %s",
+                                    (run["dag_run_id"],))[0]
+    spans = scheduler.task_spans(hourly.id)
+    assert any(start < wide_end and wide_start < end for _, _, start, end in spans), \
+        "the wide run and the hourly runs did not overlap in time"
+    assert_matches(scheduler.warehouses["wh4"], expect.tables(original_day(), *wide), "wide run beside hourly runs")
+    say(f"manual-interval run [{wide[0]:%H:%M}, {wide[1]:%H:%M}) through POST /api/v2/dags/{DAG_ID}/dagRuns beside "
+        f"{hourly.runs} hourly runs: tables equal the reference")
 
 
 # -- a SIGKILLed load ---------------------------------------------------------------------------------------

@@ -300,7 +300,7 @@ for task in dag.tasks:
         if getattr(task, attr, None):
             conns.add(getattr(task, attr))
 params = {k: dag.params[k] for k in dag.params.keys()}
-print(json.dumps({"params": params, "task_conn_fields": sorted(conns), "events_key": module.EVENTS_KEY}))
+print(json.dumps({"params": params, "task_conn_fields": sorted(conns), "events_keys": module.EVENTS_KEYS}))
 """
     child_env = {
         "PATH": os.environ.get("PATH", ""),
@@ -463,10 +463,13 @@ def test_seed_script_uploads_what_make_run_loads(moto_server, tmp_path):
     airflow_env = service_env(resolved, "airflow-scheduler")
     view = dag_view(airflow_env)
     params = view["params"]
-    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(view["events_key"])
+    from sparkify.intervals import event_log_keys
+
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(view["events_keys"])
     hour = run.start.replace(tzinfo=UTC)
     while hour < run.end.replace(tzinfo=UTC):
-        key = template.render(params=params, data_interval_start=hour)
+        key = template.render(params=params, data_interval_start=hour, data_interval_end=hour + timedelta(hours=1),
+                              event_log_keys=event_log_keys)
         assert objects.get(key, 0) > 0, f"{key} (read by the run of {hour:%Y-%m-%dT%H:%M}) was not seeded"
         hour += timedelta(hours=1)
     assert objects.get(params["log_jsonpath"], 0) > 0

@@ -393,9 +393,27 @@ def test_stage_events_checks_the_previous_days_files_for_late_changes(dag, late_
     task = dag.get_task("Stage_events")
     assert dag.params["late_data_days"] == settings.DEFAULTS.late_data_days == 1
     context = {"params": {"log_prefix": "log_data", "late_data_days": late_data_days}, "macros": macros,
-               "data_interval_start": datetime(2018, 12, 1, 5, tzinfo=UTC)}
+               "data_interval_start": datetime(2018, 12, 1, 5, tzinfo=UTC),
+               "data_interval_end": datetime(2018, 12, 1, 6, tzinfo=UTC)}
     assert task.render_template(task.late_keys, context).split() == expected
     assert task.render_template(task.s3_key, context) == "log_data/2018/12/2018-12-01-events.json"
+
+
+def test_a_wide_interval_stages_and_checks_every_day_it_touches(dag):
+    """[11-29T05:00, 12-01T03:00): three days' files, to be staged and required by the checks; the
+    late-data look-back starts before the first of them."""
+    stage, checks = dag.get_task("Stage_events"), dag.get_task("Run_data_quality_checks")
+    context = {"params": {"log_prefix": "log_data", "late_data_days": 1},
+               "data_interval_start": datetime(2018, 11, 29, 5, tzinfo=UTC),
+               "data_interval_end": datetime(2018, 12, 1, 3, tzinfo=UTC)}
+    days = ["log_data/2018/11/2018-11-29-events.json", "log_data/2018/11/2018-11-30-events.json",
+            "log_data/2018/12/2018-12-01-events.json"]
+    assert stage.render_template(stage.s3_key, context).split() == days
+    assert checks.render_template(checks.source_keys, context).split() == days
+    assert stage.render_template(stage.late_keys, context).split() == ["log_data/2018/11/2018-11-28-events.json"]
+    # An interval that ends at midnight does not touch the next day.
+    context["data_interval_end"] = datetime(2018, 12, 1, tzinfo=UTC)
+    assert stage.render_template(stage.s3_key, context).split() == days[:2]
 
 
 HEAVY_LIBRARIES = ["boto3", "botocore", "psycopg", "psycopg2", "airflow.providers.common.sql.hooks.sql",

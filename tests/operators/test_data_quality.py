@@ -67,7 +67,7 @@ def db(pg_server, loaded, monkeypatch):
 
 def run_checks(hour: int = 10, run_id: str = "dq_run", **kwargs):
     context = make_context(at(hour), run_id=run_id, dag_id="sparkify_etl")
-    op = DataQualityOperator(task_id="Run_data_quality_checks", query_params={"events_key": EVENTS_KEY}, **kwargs)
+    op = DataQualityOperator(task_id="Run_data_quality_checks", source_keys=EVENTS_KEY, **kwargs)
     return op, context, op.execute(context)
 
 
@@ -89,7 +89,7 @@ def test_clean_data_passes_and_every_result_is_recorded(db):
     assert recorded["songplays_songplay_id_unique_check"] == (
         "songplays", "songplay_id", "error", "0", "= 0", True, "sparkify_etl", datetime(2018, 11, 4, 10),
         datetime(2018, 11, 4, 11))
-    assert recorded["events_source_staged"][:6] == ("load_manifest", None, "error", "1", "= 1", True)
+    assert recorded["events_source_staged"][:6] == ("load_manifest", None, "error", "0", "= 0", True)
     assert len(op.check_results) == CHECK_COUNT and all(r.success for r in op.check_results)
 
 
@@ -108,7 +108,19 @@ def test_a_quiet_hour_without_its_daily_file_fails(db):
     with pytest.raises(AirflowFailException) as info:
         run_checks(12, run_id="missing")
     assert str(info.value).splitlines()[1:] == [
-        "  - events_source_staged [error] on load_manifest: actual 0, expected = 1"]
+        f"  - events_source_staged [error] on load_manifest: actual 1, expected = 0 (not staged: {EVENTS_KEY})"]
+
+
+def test_a_wide_interval_needs_every_daily_file_it_touches(db):
+    """A run over two days needs both days' files: the staged 2018-11-04 alone does not do."""
+    next_day = "log_data/2018/11/2018-11-05-events.json"
+    context = make_context(at(0), hours=48, run_id="two_days", dag_id="sparkify_etl")
+    op = DataQualityOperator(task_id="Run_data_quality_checks", source_keys=f"{EVENTS_KEY} {next_day}")
+    with pytest.raises(AirflowFailException) as info:
+        op.execute(context)
+    assert (f"  - events_source_staged [error] on load_manifest: actual 1, expected = 0 (not staged: {next_day})"
+            in str(info.value).splitlines())
+    assert results(db, "two_days")["events_source_staged"][3:6] == ("1", "= 0", False)
 
 
 FAILURES = {
@@ -142,7 +154,7 @@ FAILURES = {
     ),
     "missing_events_file": (
         [f"DELETE FROM load_manifest WHERE s3_key = '{EVENTS_KEY}'"],
-        "events_source_staged [error] on load_manifest: actual 0, expected = 1",
+        f"events_source_staged [error] on load_manifest: actual 1, expected = 0 (not staged: {EVENTS_KEY})",
     ),
     "songplay_lost": (
         ["DELETE FROM songplays WHERE song_id IS NULL"],

@@ -27,11 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from sparkify import settings
+from sparkify.intervals import manual_logical_date
 from sparkify.local.pgserver import PostgresError, PostgresServer
 from sparkify.local.ports import free_port, port_in_use
 from sparkify.local.s3server import MotoServer, S3ServerError
 
 DAG_ID = "sparkify_etl"
+# hour: Airflow's backfill, one run per hour; day: one run per UTC day of the window; window: one run.
+GRAINS = ("hour", "day", "window")
 STAR_TABLES = ("songplays", "users", "songs", "artists", "time")
 
 
@@ -88,6 +91,7 @@ class Config:
     reprocess: str
     bucket: str
     run_backwards: bool = False
+    grain: str = "hour"
     env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -117,6 +121,9 @@ class Config:
                 raise RunnerError(f"SOURCE={get('SOURCE')}: no such folder ({source})")
             if not (source / "log_data").is_dir() or not (source / "song_data").is_dir():
                 raise RunnerError(f"SOURCE={get('SOURCE')}: expected log_data/ and song_data/ in {source}")
+        grain = get("GRAIN", "hour")
+        if grain not in GRAINS:
+            raise RunnerError(f"GRAIN={grain!r}: use {', '.join(GRAINS)}")
         reprocess = get("REPROCESS", "failed")
         if reprocess not in ("none", "failed", "completed"):
             raise RunnerError(f"REPROCESS={reprocess!r}: use none, failed or completed")
@@ -134,11 +141,24 @@ class Config:
             pg_port=port("PG_PORT"), s3_port=port("S3_PORT"), airflow_port=port("AIRFLOW_PORT"),
             max_active_runs=max_active_runs, parallelism=parallelism, reprocess=reprocess,
             bucket=get("BUCKET", "sparkify-local"), run_backwards=get("RUN_BACKWARDS", "") in ("1", "true", "yes"),
+            grain=grain,
         )
 
     @property
     def hours(self) -> int:
         return int((self.end - self.start).total_seconds() // 3600)
+
+    def intervals(self) -> list[tuple[datetime, datetime]]:
+        """The data intervals of the window's runs in this grain, in order."""
+        if self.grain == "window":
+            return [(self.start, self.end)]
+        step = timedelta(hours=1) if self.grain == "hour" else timedelta(days=1)
+        out, start = [], self.start
+        while start < self.end:
+            midnight = datetime.combine(start.date() + step, datetime.min.time())
+            out.append((start, min(start + step if self.grain == "hour" else midnight, self.end)))
+            start = out[-1][1]
+        return out
 
 
 # -- the stack ------------------------------------------------------------------------------------
@@ -661,6 +681,80 @@ def wait_for_backfill(stack: Stack, backfill_id: int, poll: float = 2.0) -> None
         time.sleep(poll)
 
 
+def manual_run_body(start: datetime, end: datetime, grain: str) -> dict[str, Any]:
+    """The body of ``POST /api/v2/dags/sparkify_etl/dagRuns`` for one run over ``[start, end)``:
+    what the UI's Trigger form sends with a manual data interval."""
+    def iso(moment: datetime) -> str:
+        return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
+
+    return {
+        "dag_run_id": f"manual__{grain}__{start:%Y-%m-%dT%H}--{end:%Y-%m-%dT%H}",
+        "logical_date": iso(manual_logical_date(start, end)),
+        "data_interval_start": iso(start),
+        "data_interval_end": iso(end),
+        "conf": {},
+        "note": f"make run GRAIN={grain}",
+    }
+
+
+def run_intervals(stack: Stack, poll: float = 2.0) -> None:
+    """GRAIN=day or window: trigger one run per interval through the REST API (at most MAX_ACTIVE_RUNS
+    unfinished at a time), keeping or clearing runs that exist as REPROCESS says, and wait for all."""
+    config = stack.config
+    planned = config.intervals()
+    say(f"• {len(planned)} run(s) over [{config.start:%Y-%m-%dT%H:%M}, {config.end:%Y-%m-%dT%H:%M}) "
+        f"(GRAIN={config.grain}), at most {config.max_active_runs} at a time, "
+        f"through POST /api/v2/dags/{DAG_ID}/dagRuns")
+    waiting = list(planned)
+    mine: dict[tuple[datetime, datetime], str] = {}  # interval -> run id, of the runs this command waits for
+    kept = 0
+    last = None
+    while True:
+        states = dict(metadata_query(
+            stack.metadata_url, "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND run_id = ANY(%s)",
+            (DAG_ID, list(mine.values())),
+        )) if mine else {}
+        unfinished = [r for r in mine.values() if states.get(r) not in ("success", "failed")]
+        while waiting and len(unfinished) < config.max_active_runs:
+            start, end = waiting.pop(0)
+            logical = manual_logical_date(start, end).replace(tzinfo=UTC)
+            existing = metadata_query(
+                stack.metadata_url, "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND logical_date = %s",
+                (DAG_ID, logical),
+            )
+            if not existing:
+                run_id = stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns",
+                                   manual_run_body(start, end, config.grain))["dag_run_id"]
+            else:
+                run_id, state = existing[0]
+                redo = {"none": (), "failed": ("failed",), "completed": ("failed", "success")}[config.reprocess]
+                if state in ("success", "failed") and state not in redo:
+                    kept += 1
+                    continue
+                if state in redo:
+                    stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/clear", {"dry_run": False})
+            mine[(start, end)] = run_id
+            unfinished.append(run_id)
+        done = [r for r in mine.values() if states.get(r) in ("success", "failed")]
+        ok = sum(1 for r in done if states[r] == "success")
+        running = sorted(i[0] for i, r in mine.items() if states.get(r) == "running")
+        current = f"{running[0]:%Y-%m-%dT%H:%M}" if running else "-"
+        line = (f"  runs {len(done)}/{len(planned) - kept} done ({ok} succeeded, {len(done) - ok} failed); "
+                f"running: {current}")
+        if line != last:
+            say(line)
+            last = line
+        if not waiting and len(done) == len(mine):
+            if kept:
+                done_word = "succeeded" if config.reprocess == "failed" else "ran"
+                say(f"  {kept} run(s) of the window already {done_word} and are kept (REPROCESS={config.reprocess})")
+            return
+        for name, process in stack.processes.items():
+            if process.poll() is not None:
+                raise RunnerError(f"Airflow's {name} stopped (code {process.returncode}); see {stack.logs / name}.log")
+        time.sleep(poll)
+
+
 # -- the summary ----------------------------------------------------------------------------------
 
 
@@ -676,13 +770,16 @@ class Summary:
 
 def summarise(stack: Stack) -> Summary:
     config = stack.config
-    runs = metadata_query(
+    planned = {(start.replace(tzinfo=UTC), end.replace(tzinfo=UTC)) for start, end in config.intervals()}
+    rows = metadata_query(
         stack.metadata_url,
-        "SELECT DISTINCT ON (data_interval_start) run_id, state, data_interval_start FROM dag_run "
-        "WHERE dag_id = %s AND data_interval_start >= %s AND data_interval_start < %s "
-        "ORDER BY data_interval_start, id DESC",
+        "SELECT DISTINCT ON (data_interval_start, data_interval_end) run_id, state, data_interval_start, "
+        "data_interval_end FROM dag_run WHERE dag_id = %s AND data_interval_start >= %s AND data_interval_end <= %s "
+        "ORDER BY data_interval_start, data_interval_end, id DESC",
         (DAG_ID, config.start.replace(tzinfo=UTC), config.end.replace(tzinfo=UTC)),
     )
+    # The runs of this grain's intervals (a window may also hold runs of another grain).
+    runs = [(run_id, state, start) for run_id, state, start, end in rows if (start, end) in planned]
     succeeded = sum(1 for r in runs if r[1] == "success")
     failed = []
     for run_id, state, interval in runs:
@@ -715,14 +812,16 @@ def summarise(stack: Stack) -> Summary:
         text=True, cwd=config.root,
     )
     answers = result.stdout if result.returncode == 0 else f"(analysis failed: {result.stderr[-500:]})"
-    return Summary(succeeded, failed, config.hours - len(runs), table_rows, quality, answers)
+    return Summary(succeeded, failed, len(planned) - len(runs), table_rows, quality, answers)
 
 
 def print_summary(stack: Stack, summary: Summary, wall: float) -> None:
     config = stack.config
     say("")
-    say(f"=== sparkify_etl over [{config.start:%Y-%m-%dT%H:%M}, {config.end:%Y-%m-%dT%H:%M}) UTC: "
-        f"{config.hours} hourly runs ===")
+    count = len(config.intervals())
+    runs = {"hour": f"{count} hourly runs", "day": f"{count} daily run{'s' if count != 1 else ''}",
+            "window": "1 run over the whole window"}[config.grain]
+    say(f"=== sparkify_etl over [{config.start:%Y-%m-%dT%H:%M}, {config.end:%Y-%m-%dT%H:%M}) UTC: {runs} ===")
     say(f"runs succeeded: {summary.succeeded}   failed: {len(set(f[0] for f in summary.failed))}"
         + (f"   not run: {summary.missing}" if summary.missing else ""))
     say(f"wall time: {wall:.1f} s")
@@ -787,9 +886,12 @@ def command_run(config: Config) -> int:
         stack.start_airflow()
         # The scheduler starts no run of a paused DAG, backfill runs included.
         stack.airflow("dags", "unpause", DAG_ID)
-        backfill_id = create_backfill(stack)
-        if backfill_id is not None:
-            wait_for_backfill(stack, backfill_id)
+        if config.grain == "hour":
+            backfill_id = create_backfill(stack)
+            if backfill_id is not None:
+                wait_for_backfill(stack, backfill_id)
+        else:
+            run_intervals(stack)
         ended = True
         summary = summarise(stack)
         print_summary(stack, summary, time.monotonic() - started)

@@ -34,10 +34,13 @@ class DataQualityOperator(BaseOperator):
 
     :param checks_file: YAML declarations (default ``include/quality/checks.yaml``).
     :param checks: already compiled checks, instead of a file.
-    :param query_params: extra bound parameters for the checks' SQL (``events_key``, say).
+    :param query_params: extra bound parameters for the checks' SQL.
+    :param source_keys: the S3 objects the run's interval needs (templated; a list or one string of
+        keys separated by white space): bound as ``source_key_0``, ``source_key_1``, … and named in
+        the checks' template context as ``source_keys``, for the check that each was staged.
     """
 
-    template_fields: Sequence[str] = ("schema", "redshift_conn_id", "query_params", "checks_file")
+    template_fields: Sequence[str] = ("schema", "redshift_conn_id", "query_params", "checks_file", "source_keys")
     ui_color = "#89DA59"
 
     def __init__(
@@ -46,6 +49,7 @@ class DataQualityOperator(BaseOperator):
         checks_file: str | None = None,
         checks: list[Check] | None = None,
         query_params: dict[str, Any] | None = None,
+        source_keys: str | Sequence[str] = (),
         schema: str = settings.DEFAULTS.schema,
         redshift_conn_id: str = settings.DEFAULTS.redshift_conn_id,
         **kwargs: Any,
@@ -55,40 +59,52 @@ class DataQualityOperator(BaseOperator):
         self.checks_file = checks_file
         self.checks = checks
         self.query_params = query_params or {}
+        self.source_keys = source_keys
         self.schema = schema
         self.redshift_conn_id = redshift_conn_id
         self.check_results: list[SQLCheckResult] = []
 
     def execute(self, context: Context) -> dict[str, Any]:
+        params = interval_params(context)
         try:
             settings.validate_identifier(self.schema, "schema")
+            keys = self.source_keys.split() if isinstance(self.source_keys, str) else list(self.source_keys)
+            keys = [settings.validate_prefix(key, "source_keys") for key in keys]
             checks = self.checks if self.checks is not None else load_checks(self.checks_file or DEFAULT_CHECKS_FILE)
         except (settings.InvalidParam, CheckDeclarationError) as err:
             raise AirflowFailException(str(err)) from None
-        params = {**interval_params(context), **self.query_params}
+        key_params = {f"source_key_{i}": key for i, key in enumerate(keys)}
+        params = {**params, **self.query_params, **key_params}
         wh = Warehouse(self.redshift_conn_id)
         outcomes: list[tuple[Check, Any, bool]] = []
+        details: dict[str, str] = {}
         with wh.transaction() as tx:
             for check in checks:
-                rows = tx.fetch_file(check.template, params, schema=self.schema, **check.context)
+                rows = tx.fetch_file(check.template, params, schema=self.schema, source_keys=list(key_params),
+                                     **check.context)
                 actual = rows[0][0] if rows else None
                 if isinstance(actual, Decimal):
                     actual = float(actual)
+                if rows and len(rows[0]) > 1 and rows[0][1] is not None:
+                    details[check.name] = str(rows[0][1])
                 outcomes.append((check, actual, check.evaluate(actual)))
             self._record(tx, outcomes, params, context)
         self.check_results = [check.result(actual, passed) for check, actual, passed in outcomes]
 
+        def describe(check: Check, actual: Any) -> str:
+            return _describe(check, actual) + (f" ({details[check.name]})" if check.name in details else "")
+
         failed = [(c, a) for c, a, ok in outcomes if not ok and c.severity == "error"]
         warned = [(c, a) for c, a, ok in outcomes if not ok and c.severity == "warn"]
         for check, actual in warned:
-            self.log.warning("Data-quality WARNING %s", _describe(check, actual))
-        context["ti"].xcom_push(key="warnings", value=[_describe(c, a) for c, a in warned])
+            self.log.warning("Data-quality WARNING %s", describe(check, actual))
+        context["ti"].xcom_push(key="warnings", value=[describe(c, a) for c, a in warned])
         self.log.info(
             "%d check(s): %d passed, %d failed (error), %d warning(s)",
             len(outcomes), len(outcomes) - len(failed) - len(warned), len(failed), len(warned),
         )
         if failed:
-            lines = "\n".join(f"  - {_describe(c, a)}" for c, a in failed)
+            lines = "\n".join(f"  - {describe(c, a)}" for c, a in failed)
             raise AirflowFailException(f"{len(failed)} data-quality check(s) failed:\n{lines}")
         return {"checks": len(outcomes), "failed": 0, "warnings": len(warned)}
 

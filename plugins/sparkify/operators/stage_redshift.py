@@ -25,6 +25,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from sparkify import jsonload, refresh, settings
+from sparkify.loading import checked_interval
 from sparkify.s3 import S3, S3Object, SourceMissing
 from sparkify.tables import REFRESHES, STAGING_COLUMNS
 from sparkify.warehouse import POSTGRES, Session, Warehouse, naive_utc, redact
@@ -47,9 +48,10 @@ class StageToRedshiftOperator(BaseOperator):
 
     :param table: staging table to load.
     :param s3_bucket: source bucket.
-    :param s3_key: one object, e.g. the run's daily log file (templated). If it does not exist
-        or is empty, the task retries while the run's interval ended less than ``grace_hours``
-        ago, and fails without retrying after that.
+    :param s3_key: the objects the run needs, e.g. the daily log file of each UTC day its interval
+        touches (templated; one key, or several separated by white space, or a list). If one of them
+        does not exist or is empty, the task retries while the run's interval ended less than
+        ``grace_hours`` ago, and fails without retrying after that, naming every missing object.
     :param s3_prefix: all ``*.json`` objects under a prefix, e.g. ``song_data``. The prefix is
         listed at most once every ``listing_period_hours``; between listings the task does nothing.
     :param json_format: ``'auto'``, ``'auto ignorecase'`` or ``s3://bucket/key`` of a JSONPaths file.
@@ -114,6 +116,7 @@ class StageToRedshiftOperator(BaseOperator):
         self.schema = schema
         self.s3_bucket = s3_bucket
         self.s3_key = s3_key
+        self.s3_keys: list[str] = []  # s3_key's keys, once rendered and validated
         self.s3_prefix = s3_prefix
         self.json_format = json_format
         self.region = region
@@ -132,13 +135,14 @@ class StageToRedshiftOperator(BaseOperator):
     # -- what the task does -------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        checked_interval(context)
         self._validate()
         wh = Warehouse(self.redshift_conn_id)
         s3 = S3(self.aws_conn_id, threads=self.fetch_threads)
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = naive_utc(datetime.now(UTC))
 
         if self.s3_key:
-            candidates = [self._single_object(s3, context), *self._late_objects(s3)]
+            candidates = [*self._required_objects(s3, context), *self._late_objects(s3)]
         else:
             candidates = self._listing(wh, s3, now)
             if candidates is None:
@@ -228,7 +232,9 @@ class StageToRedshiftOperator(BaseOperator):
                 raise settings.InvalidParam("late_keys go with s3_key, not with s3_prefix")
             self.late_keys = [settings.validate_prefix(k, "late_keys") for k in self.late_keys]
             if self.s3_key:
-                self.s3_key = settings.validate_prefix(self.s3_key, "s3_key")
+                keys = self.s3_key.split() if isinstance(self.s3_key, str) else list(self.s3_key)
+                # In order, once each: a wide interval's days, or one hour's day.
+                self.s3_keys = list(dict.fromkeys(settings.validate_prefix(k, "s3_key") for k in keys))
             else:
                 self.s3_prefix = settings.validate_prefix(self.s3_prefix, "s3_prefix")
             for name in ("source_key_column", "dedupe_key"):
@@ -248,27 +254,29 @@ class StageToRedshiftOperator(BaseOperator):
         except settings.InvalidParam as err:
             raise AirflowFailException(f"{self.task_id}: {err}") from None
 
-    def _single_object(self, s3: S3, context: Context) -> S3Object:
-        obj = s3.head(self.s3_bucket, self.s3_key)
-        if obj is not None and obj.size > 0:
-            return obj
-        state = "does not exist" if obj is None else "is empty"
-        uri = f"s3://{self.s3_bucket}/{self.s3_key}"
+    def _required_objects(self, s3: S3, context: Context) -> list[S3Object]:
+        """The run's own objects; every one must exist and hold data (the missing-file policy)."""
+        found = [(key, s3.head(self.s3_bucket, key)) for key in self.s3_keys]
+        present = [obj for _, obj in found if obj is not None and obj.size > 0]
+        if len(present) == len(found):
+            return present
+        missing = ", ".join(f"s3://{self.s3_bucket}/{key} {'does not exist' if obj is None else 'is empty'}"
+                            for key, obj in found if obj is None or obj.size == 0)
         deadline = context["data_interval_end"] + timedelta(hours=self.grace_hours)
         if datetime.now(UTC) < deadline:
             raise SourceNotReady(
-                f"{uri} {state} yet; the task retries until {deadline.isoformat()} "
+                f"{missing} yet; the task retries until {deadline.isoformat()} "
                 f"({self.grace_hours:g} h after the interval ends), then fails"
             )
         raise AirflowFailException(
-            f"{uri} {state}, and the run's interval ended more than {self.grace_hours:g} h ago: "
+            f"{missing}, and the run's interval ended more than {self.grace_hours:g} h ago: "
             "the source is missing. Once the file is delivered, clear this run to load it."
         )
 
     def _late_objects(self, s3: S3) -> list[S3Object]:
         """The earlier days' objects that exist and are not empty (whether they changed is decided
         against the manifest, under its lock)."""
-        found = [s3.head(self.s3_bucket, key) for key in self.late_keys if key != self.s3_key]
+        found = [s3.head(self.s3_bucket, key) for key in self.late_keys if key not in self.s3_keys]
         return [obj for obj in found if obj is not None and obj.size > 0]
 
     def _refresh_range(self, tx: Session, changed: list[str]) -> list[str] | None:
