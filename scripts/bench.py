@@ -23,6 +23,16 @@ Sections (``--only``, comma-separated; default all, run in this order):
                  checked against the data contract (tests/reference.py) afterwards.
 ``sweep``        Backfills of 48 runs over max-active-runs, then over [core] parallelism: the
                  largest value that still helps (>= 5% less wall than every smaller value).
+``month``        November 2018 ([2018-11-01, 2018-12-01), songs already staged) loaded three ways on
+                 the same stack, the events emptied before each: 720 hourly runs (Airflow's backfill),
+                 30 daily runs and 1 run, both triggered with a manual data interval through the
+                 REST API (``make run GRAIN=day`` / ``GRAIN=window``; their logical dates never equal
+                 an hourly run's, so one metadata database holds all three). Wall, CPU of Airflow's
+                 processes, peak RSS of the Stage_events tasks and a checksum of every star table
+                 (equal in all three). Then the month as one run from an empty warehouse (songs not
+                 yet staged): wall, and its Stage_songs task's objects/s against a boto3 GET of the
+                 same objects. Goals: one run >= 50x faster than the hourly runs, daily >= 20x,
+                 first-time Stage_songs >= 0.8x the GET floor.
 
 Every ratio comes from the pipeline and its floor run alternately (``--repeats``, default 3,
 each), reported as medians with the spread (min-max). Everything runs on a private stack
@@ -80,7 +90,9 @@ FLOOR_DAG_FILE = ROOT / "scripts" / "bench_floor_dag.py"
 OUT = ROOT / "bench-output"
 DATA = (ROOT / ".." / "shared" / "data" / "sparkify").resolve()
 ETL, FLOOR = "sparkify_etl", "sparkify_floor"
-SECTIONS = ("staging", "incremental", "memory", "backfill", "scale", "sweep")
+SECTIONS = ("staging", "incremental", "memory", "backfill", "scale", "sweep", "month")
+MONTH = (datetime(2018, 11, 1), datetime(2018, 12, 1))
+STAR = ("songplays", "users", "songs", "artists", "time")
 MEMORY_BUCKET = "sparkify-bench-memory"
 EVENTS_DAY = "2018-11-15"  # the largest daily log of the real data: the seed of the generated ones
 WARM_UP_HOUR = datetime(2018, 11, 4)
@@ -99,6 +111,7 @@ GOALS = {
     "staging": "pipeline objects/s >= 0.8x the floor's",
     "incremental": "0 objects fetched when everything is staged",
     "memory": "peak RSS flat with size (largest within 10% of smallest) and under 300 MB",
+    "month": "one run >= 50x faster than 720 hourly runs, 30 daily runs >= 20x, first-time Stage_songs >= 0.8x GET",
 }
 
 
@@ -999,6 +1012,115 @@ class Bench:
                 "best_max_active_runs": best_mar, "best_parallelism": best_par,
                 "rule": "largest value whose wall time is >= 5% below every smaller value's"}
 
+    def star_checksums(self) -> dict[str, str]:
+        """Rows and an MD5 over every row of each star table (sorted): equal when the tables are."""
+        return {t: "{} rows, md5 {}".format(*pg_query(
+            self.stack.warehouse_url,
+            f"SELECT COUNT(*), MD5(COALESCE(STRING_AGG(r::text, E'\\n' ORDER BY r::text), '')) FROM public.{t} r")[0])
+            for t in STAR}
+
+    @property
+    def month(self) -> tuple[datetime, datetime]:
+        """November 2018; with --quick, its first two days."""
+        return (MONTH[0], MONTH[0] + timedelta(days=2)) if self.args.quick else MONTH
+
+    def manual_runs(self, grain: str) -> dict[str, Any]:
+        """The month as runs triggered with a manual data interval (runner.run_intervals, as make run
+        GRAIN=…): wall from the first request to the last run's end, CPU, and the runs' task figures."""
+        from sparkify.local.runner import run_intervals
+
+        stack = self.stack
+        config = stack.config
+        config.start, config.end, config.grain, config.reprocess = *self.month, grain, "completed"
+        planned = config.intervals()
+        cpu0, began, wall_clock = stack.cpu(), time.monotonic(), pg_query(stack.metadata_url, "SELECT now()")[0][0]
+        run_intervals(stack, poll=0.5)
+        cpu1 = stack.cpu()
+        run_ids = [f"manual__{grain}__{a:%Y-%m-%dT%H}--{b:%Y-%m-%dT%H}" for a, b in planned]
+        rows = pg_query(stack.metadata_url,
+                        "SELECT state, end_date FROM dag_run WHERE dag_id = %s AND run_id = ANY(%s)", (ETL, run_ids))
+        return {
+            "runs": len(planned), "succeeded": sum(1 for r in rows if r[0] == "success"),
+            "wall_s": (max(r[1] for r in rows) - wall_clock).total_seconds() if rows else time.monotonic() - began,
+            "cpu": {k: cpu1[k] - cpu0[k] for k in cpu0},
+            "stage_events": self.task_results(run_ids, "Stage_events"),
+            "stage_songs": self.task_results(run_ids, "Stage_songs"),
+            "command": (f"make run SOURCE=… START=2018-11-01 END=2018-12-01 GRAIN={grain}   # {len(planned)} "
+                        f"POST /api/v2/dags/{ETL}/dagRuns with a manual data interval, at most "
+                        f"{config.max_active_runs} unfinished at a time"),
+        }
+
+    def task_results(self, run_ids: list[str], task_id: str) -> dict[str, Any]:
+        """Peak RSS (the staging operator's result) and seconds of ``task_id`` over the runs."""
+        rows = pg_query(
+            self.stack.metadata_url,
+            "SELECT x.value, EXTRACT(EPOCH FROM ti.end_date - ti.start_date) FROM task_instance ti "
+            "LEFT JOIN xcom x ON x.dag_id = ti.dag_id AND x.run_id = ti.run_id AND x.task_id = ti.task_id "
+            "AND x.key = 'return_value' WHERE ti.dag_id = %s AND ti.run_id = ANY(%s) AND ti.task_id = %s",
+            (ETL, run_ids, task_id))
+        values = [json.loads(v) if isinstance(v, str) else (v or {}) for v, _ in rows]
+        rss = [v.get("peak_rss_mb") for v in values if isinstance(v, dict) and v.get("peak_rss_mb")]
+        return {"peak_rss_mb": max(rss) if rss else None, "seconds": [float(s) for _, s in rows if s is not None],
+                "staged_objects": sum(v.get("staged_objects", 0) for v in values if isinstance(v, dict))}
+
+    def section_month(self) -> dict[str, Any]:
+        self.ensure_airflow()
+        self.warm_up()
+        hours = int((self.month[1] - self.month[0]).total_seconds() // 3600)
+        days = hours // 24
+        say(f"• month: [{self.month[0]:%Y-%m-%d}, {self.month[1]:%Y-%m-%d}) as {hours} hourly runs, as {days} "
+            "daily runs and as 1 run, on a warehouse emptied of events before each (songs staged)")
+        shapes: dict[str, dict[str, Any]] = {}
+        self.reset_events()
+        hourly = self.backfill(ETL, self.month[0], hours)
+        run_ids = [r for (r,) in pg_query(
+            self.stack.metadata_url, "SELECT dr.run_id FROM backfill_dag_run b JOIN dag_run dr ON dr.id = b.dag_run_id "
+            "WHERE b.backfill_id = (SELECT MAX(id) FROM backfill WHERE dag_id = %s)", (ETL,))]
+        shapes["hourly"] = {"runs": hourly.runs, "succeeded": hourly.succeeded, "wall_s": hourly.wall,
+                            "cpu": hourly.cpu, "stage_events": self.task_results(run_ids, "Stage_events"),
+                            "command": hourly.command, "checksums": self.star_checksums()}
+        for name, grain in (("daily", "day"), ("one_run", "window")):
+            self.settle()
+            self.reset_events()
+            shapes[name] = self.manual_runs(grain)
+            shapes[name]["checksums"] = self.star_checksums()
+            x = shapes[name]
+            say(f"    {name}: {x['succeeded']}/{x['runs']} runs succeeded, wall {x['wall_s']:.1f} s, Airflow CPU "
+                f"{x['cpu']['airflow']:.1f} s, Stage_events peak RSS {x['stage_events']['peak_rss_mb']} MB")
+        say("  checking the one run's star tables against the data contract (tests/reference.py)")
+        contract = check_contract(self.stack.warehouse_url, self.source, *self.month)
+        # From an empty warehouse: the songs are staged again, by the month's one run.
+        say("• month from an empty warehouse (songs not yet staged): one run, and a boto3 GET of the song objects")
+        pg_execute(self.stack.warehouse_url, *RESET_EVENT_TABLES, *RESET_SONG_STAGING, "TRUNCATE public.songs, "
+                   "public.artists")
+        empty = self.manual_runs("window")
+        keys_file = self.state / "song_keys.txt"
+        keys_file.write_text("\n".join(self.song_keys) + "\n")
+        argv = ["_get", "--endpoint", self.stack.moto.endpoint, "--bucket", self.stack.config.bucket,
+                "--keys-file", str(keys_file.relative_to(ROOT)), "--threads", "16"]
+        got = self.driver(argv)
+        songs_seconds = empty["stage_songs"]["seconds"][0] if empty["stage_songs"]["seconds"] else None
+        songs_rate = empty["stage_songs"]["staged_objects"] / songs_seconds if songs_seconds else None
+        floor_rate = got["objects"] / got["wall"]
+        empty.update(stage_songs_objects_per_s=songs_rate, get_floor_objects_per_s=floor_rate,
+                     get_command=f"python scripts/bench.py {shlex.join(argv)}   # boto3 get_object, 16 threads",
+                     checksums=self.star_checksums())
+        say(f"    one run from empty: wall {empty['wall_s']:.1f} s; Stage_songs {songs_rate or 0:.0f} objects/s vs GET "
+            f"{floor_rate:.0f} objects/s")
+        sums = {name: x["checksums"] for name, x in shapes.items()}
+        equal = all(v == sums["hourly"] for v in sums.values()) and empty["checksums"] == sums["hourly"]
+        speedup = {name: shapes["hourly"]["wall_s"] / x["wall_s"] for name, x in shapes.items() if name != "hourly"}
+        ok = all(x["succeeded"] == x["runs"] for x in (*shapes.values(), empty))
+        return {
+            "window": [f"{self.month[0]:%Y-%m-%d}", f"{self.month[1]:%Y-%m-%d}"],
+            "shapes": shapes, "from_empty": empty, "speedup": speedup, "checksums_equal": equal,
+            "contract": {t: ("matches" if not d else d) for t, d in contract.items()},
+            "stage_songs_ratio": songs_rate / floor_rate if songs_rate else None,
+            "goal": GOALS["month"],
+            "pass": ok and equal and not any(contract.values()) and speedup["one_run"] >= 50 and speedup["daily"] >= 20
+            and bool(songs_rate) and songs_rate / floor_rate >= 0.8,
+        }
+
     def explain(self) -> dict[str, str]:
         from sparkify.warehouse import render
 
@@ -1255,6 +1377,29 @@ def report(results: dict[str, Any]) -> tuple[str, str]:
         both(f"     command: {first['command']}")
         both(f"   largest that still helps on {m['nproc']} CPUs: max-active-runs {sw['best_max_active_runs']}, "
              f"parallelism {sw['best_parallelism']}")
+    if "month" in s and "error" not in s["month"]:
+        mo = s["month"]
+        both(f"\n6. The month [{mo['window'][0]}, {mo['window'][1]}) three ways (songs staged): {mo['goal']}")
+        for name, x in mo["shapes"].items():
+            ratio = f", {mo['speedup'][name]:.1f}x faster than hourly" if name in mo["speedup"] else ""
+            both(f"   {name:8}: {x['succeeded']}/{x['runs']} runs, wall {x['wall_s']:.1f} s, Airflow CPU "
+                 f"{x['cpu']['airflow']:.1f} s, Stage_events peak RSS {x['stage_events']['peak_rss_mb']} MB{ratio}",
+                 f"| [{mo['window'][0]}, {mo['window'][1]}), {name} ({x['runs']} runs) | {x['wall_s']:.0f} s wall, "
+                 f"{x['cpu']['airflow']:.0f} "
+                 f"CPU-s | - | {mo['speedup'].get(name, 1):.1f}x vs hourly | - | "
+                 f"{x['succeeded']}/{x['runs']} ok |")
+            both(f"     command: {x['command']}")
+        fe = mo["from_empty"]
+        both(f"   one run from an empty warehouse: wall {fe['wall_s']:.1f} s; Stage_songs "
+             f"{fe['stage_songs_objects_per_s'] or 0:.0f} objects/s vs GET floor {fe['get_floor_objects_per_s']:.0f} "
+             f"objects/s = {mo['stage_songs_ratio'] or 0:.2f}x",
+             f"| [{mo['window'][0]}, {mo['window'][1]}), 1 run from empty | {fe['wall_s']:.0f} s wall | - | "
+             "Stage_songs "
+             f"{mo['stage_songs_ratio'] or 0:.2f}x GET | >= 0.8x | - |")
+        both(f"     floor: {fe['get_command']}")
+        both(f"   star tables equal in all shapes: {mo['checksums_equal']}; one run vs the data contract: "
+             + ", ".join(f"{t} {v if v == 'matches' else 'DIFFERS'}" for t, v in mo["contract"].items()))
+        both(f"   verdict: {verdict(mo['pass'])}")
     for name, section in s.items():
         if "error" in section:
             both(f"\n{name}: ERROR {section['error'][-500:]}")

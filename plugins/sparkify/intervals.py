@@ -42,6 +42,11 @@ def max_width() -> timedelta:
     return timedelta(days=days)
 
 
+def _hours(start: datetime, end: datetime) -> int:
+    """Whole hours from ``start`` to ``end`` (plain numbers: pendulum's and datetime's intervals differ)."""
+    return int((end - start).total_seconds() // 3600)
+
+
 def describe(start: datetime, end: datetime) -> str:
     return f"[{start.isoformat()}, {end.isoformat()})"
 
@@ -60,9 +65,9 @@ def check(start: datetime, end: datetime) -> None:
     if end <= start:
         raise IntervalError(f"data interval {what} is empty: its end must be after its start")
     limit = max_width()
-    if end - start > limit:
+    if _hours(start, end) * _HOUR > limit:
         raise IntervalError(
-            f"data interval {what} is {(end - start) / _HOUR:g} hours wide, wider than this deployment "
+            f"data interval {what} is {_hours(start, end):g} hours wide, wider than this deployment "
             f"allows ({MAX_DAYS_SETTING}={limit / timedelta(days=1):g} days): split it into narrower runs "
             f"(make run GRAIN=day) or raise {MAX_DAYS_SETTING} in Airflow's environment"
         )
@@ -75,7 +80,7 @@ def manual_logical_date(start: datetime, end: datetime) -> datetime:
     Airflow allows one run per logical date of a DAG, and an hourly run's is its interval's start,
     on the hour: this one never equals it, and equals another run's only when that run has the
     same interval (so triggering a day again finds that day's run)."""
-    return start + timedelta(seconds=(end - start) // _HOUR)
+    return start + timedelta(seconds=_hours(start, end))
 
 
 def days(start: datetime, end: datetime) -> list[date]:

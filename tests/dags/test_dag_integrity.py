@@ -182,6 +182,7 @@ _CONTEXTS: dict[str, dict] = {
     "quality/table_check.sql": {"schema": "public", "table": "users", "scope_column": None,
                                 "check_statement": "COUNT(*) >= 0"},
     "quality/record_results.sql": {"schema": "public", "count": 2},
+    "quality/events_source_staged.sql": {"schema": "public", "source_keys": ["source_key_0", "source_key_1"]},
     "refresh/owed.sql": {"schema": "public", "table": "songplays"},
     "refresh/note.sql": {"schema": "public", "tables": ("songplays", "users")},
     "stage/add_batch_objects.sql": {"count": 2},
@@ -312,7 +313,8 @@ def test_every_declared_check_renders(dialect):
     checks = load_checks()
     assert checks
     for check in checks:
-        sql = warehouse.render(check.template, dialect=dialect, schema="public", **check.context)
+        sql = warehouse.render(check.template, dialect=dialect, schema="public", source_keys=["source_key_0"],
+                               **check.context)
         statements = _check_rendered(check.template, dialect, sql)
         assert statements[-1].upper().lstrip("(").startswith("SELECT"), check.name
 

@@ -51,7 +51,7 @@ INTERRUPTED_END = START + timedelta(days=2)  # 48 runs: the interrupted run cann
 RUN_TIMEOUT = 900  # seconds for one whole `run` on a loaded machine
 CONFIG_NAMES = (
     "START", "END", "SOURCE", "WAREHOUSE_URL", "PG_PORT", "S3_PORT", "AIRFLOW_PORT", "MAX_ACTIVE_RUNS",
-    "AIRFLOW_PARALLELISM", "REPROCESS", "RUN_BACKWARDS", "BUCKET", "STATE_DIR",
+    "AIRFLOW_PARALLELISM", "REPROCESS", "RUN_BACKWARDS", "BUCKET", "STATE_DIR", "GRAIN",
 )
 
 
@@ -380,8 +380,9 @@ def test_port_in_use(name, held_port):
         ({"START": "2018-11-01T05:00", "END": "2018-11-01T05:00"}, "must be before END"),
         ({"START": "yesterday"}, "error: START='yesterday' is not a UTC date"),
         ({"REPROCESS": "all"}, "error: REPROCESS='all': use none, failed or completed"),
+        ({"GRAIN": "week"}, "error: GRAIN='week': use hour, day, window"),
     ],
-    ids=["missing-source", "start-after-end", "empty-window", "bad-start", "bad-reprocess"],
+    ids=["missing-source", "start-after-end", "empty-window", "bad-start", "bad-reprocess", "bad-grain"],
 )
 def test_bad_settings(settings, message):
     state = new_state_dir("settings")
@@ -407,6 +408,58 @@ def test_unreachable_warehouse_url():
     # The metadata PostgreSQL had started: it must be stopped again.
     assert "starting PostgreSQL" in runner.output and "stopping everything" in runner.output
     assert_nothing_left(state, runner)
+
+
+# -- grains: one run per day, one run for the window ----------------------------------------------------
+
+
+GRAIN_WINDOW = (datetime(2018, 11, 1, 20), datetime(2018, 11, 2, 4))  # crosses a daily file boundary
+
+
+@pytest.mark.parametrize(("grain", "intervals"), [
+    ("hour", [(datetime(2018, 11, 1, 20) + timedelta(hours=n), datetime(2018, 11, 1, 21) + timedelta(hours=n))
+              for n in range(8)]),
+    ("day", [(GRAIN_WINDOW[0], datetime(2018, 11, 2)), (datetime(2018, 11, 2), GRAIN_WINDOW[1])]),
+    ("window", [GRAIN_WINDOW]),
+])
+def test_grain_splits_the_window_into_runs(grain, intervals):
+    from sparkify.local.runner import Config
+
+    config = Config.load(ROOT, {"START": "2018-11-01T20:00", "END": "2018-11-02T04:00", "GRAIN": grain})
+    assert config.intervals() == intervals
+
+
+@pytest.mark.scheduler
+def test_daily_then_window_runs_load_the_window_as_the_contract_says(pg_server):
+    """`make run GRAIN=day` over a window that crosses midnight (two runs through the REST API), then
+    `GRAIN=window` over the same window (one run) on the same state: both succeed, and the tables
+    equal the contract's for the window each time."""
+    state = new_state_dir("grain")
+    url = create_database(pg_server).url
+    window = {"START": f"{GRAIN_WINDOW[0]:%Y-%m-%dT%H:%M}", "END": f"{GRAIN_WINDOW[1]:%Y-%m-%dT%H:%M}",
+              "WAREHOUSE_URL": url}
+    daily = run_runner("run", runner_env(state, GRAIN="day", **window), show=True)
+    assert daily.process.returncode == 0, daily.tail(120)
+    out = daily.output
+    assert "=== sparkify_etl over [2018-11-01T20:00, 2018-11-02T04:00) UTC: 2 daily runs ===" in out, out
+    assert "runs succeeded: 2   failed: 0" in out and "not run:" not in out
+    counts = assert_contract(url, state / "demo", *GRAIN_WINDOW)
+    assert summary_counts(out) == counts
+    assert_nothing_left(state, daily)
+    before = checksums(url)
+
+    whole = run_runner("run", runner_env(state, GRAIN="window", **window), show=True)
+    assert whole.process.returncode == 0, whole.tail(120)
+    assert "UTC: 1 run over the whole window ===" in whole.output
+    assert "runs succeeded: 1   failed: 0" in whole.output
+    assert_contract(url, state / "demo", *GRAIN_WINDOW)
+    star = {t: v for t, v in checksums(url).items() if t in ref.STAR_TABLES}
+    assert star == {t: v for t, v in before.items() if t in ref.STAR_TABLES}
+    assert_nothing_left(state, whole)
+
+    again = run_runner("run", runner_env(state, GRAIN="day", **window))
+    assert again.process.returncode == 0, again.tail(120)
+    assert "2 run(s) of the window already succeeded and are kept (REPROCESS=failed)" in again.output
 
 
 def test_down_with_nothing_up():

@@ -198,6 +198,13 @@ def make_context(start: datetime, *, hours: float = 1, run_id: str | None = None
     }
 
 
+def without_rss(result: dict) -> dict:
+    """A staging task's result without its peak RSS (a measurement, checked to be one here)."""
+    result = dict(result)
+    assert result.pop("peak_rss_mb") > 0
+    return result
+
+
 def normalize(sql: str) -> str:
     """One line, single spaces: for comparing statements by their text."""
     return " ".join(sql.split())

@@ -190,10 +190,11 @@ def test_a_broken_table_fails_naming_check_table_column_actual_and_expected(db, 
         match = LINE.match(text)
         assert match, f"not a check line: {text!r}"
         listed[match["name"]] = match.groupdict()
-    name, severity, where, actual, expected = LINE.match("  - " + line).groups()
+    name, severity, where, actual, expected, detail = LINE.match("  - " + line).groups()
     assert name in listed, message
     assert listed[name]["severity"] == severity and listed[name]["where"] == where, message
     assert float(listed[name]["actual"]) == float(actual) and listed[name]["expected"] == expected, message
+    assert listed[name]["detail"] == detail, message
 
     recorded = results(db)
     assert len(recorded) == CHECK_COUNT  # every result is recorded, failed or not
@@ -202,7 +203,7 @@ def test_a_broken_table_fails_naming_check_table_column_actual_and_expected(db, 
 
 
 LINE = re.compile(r"^  - (?P<name>\w+) \[(?P<severity>\w+)\] on (?P<where>[\w.]+): actual (?P<actual>\S+), "
-                  r"expected (?P<expected>.+)$")
+                  r"expected (?P<expected>.+?)(?: \((?P<detail>.+)\))?$")
 
 
 def test_a_failing_warn_check_does_not_fail_the_task(db):

@@ -259,7 +259,7 @@ def test_artists_upsert_writes_only_new_or_changed_rows(warehouse):
 # -- time ----------------------------------------------------------------------------------------------------
 
 
-def test_time_weekday_is_0_on_sunday_and_week_is_iso(warehouse):
+def test_time_weekday_is_0_on_sunday_and_week_is_iso(warehouse, monkeypatch):
     moments = [
         datetime(2018, 11, 4, 10, 6, 0, 456000),  # Sunday
         datetime(2018, 11, 10, 23, 59, 59),  # Saturday
@@ -271,6 +271,7 @@ def test_time_weekday_is_0_on_sunday_and_week_is_iso(warehouse):
     insert(warehouse, "songplays", tuple(SONGPLAY_COLUMNS.split(", ")), rows)
 
     start = datetime(2018, 11, 1)
+    monkeypatch.setenv("SPARKIFY_MAX_INTERVAL_DAYS", "61")  # two months in one load, wider than the default
     assert load_dim("time", start, hours=24 * 61, mode="truncate_insert", scope_column="start_time") == 4
     assert warehouse.query("SELECT * FROM time ORDER BY start_time") == [
         (datetime(2018, 11, 4, 10, 6, 0, 456000), 10, 4, 44, 11, 2018, 0),

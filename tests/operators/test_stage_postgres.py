@@ -24,6 +24,7 @@ from . import (
     ndjson,
     put_sources,
     song_file,
+    without_rss,
 )
 
 EVENT_COLUMNS = ("artist, auth, firstname, gender, iteminsession, lastname, length, level, location, method, page, "
@@ -95,8 +96,8 @@ def test_events_rows_equal_the_json(warehouse, bucket):
     put_sources(bucket, songs=False)
     result = stage_events(bucket).execute(CONTEXT)
 
-    assert result == {"listed": False, "staged_objects": 1, "rows": 6, "fetched_objects": 2, "list_calls": 0,
-                      "changed_objects": [], "refresh_range": None}
+    assert without_rss(result) == {"listed": False, "staged_objects": 1, "rows": 6,
+                                   "fetched_objects": 2, "list_calls": 0, "changed_objects": [], "refresh_range": None}
     assert events_rows(warehouse) == [expected_event_row(e) for e in sorted_events(EVENTS)]
     # \uXXXX escapes became characters; a logged-out user's "" stays "" (not NULL).
     assert warehouse.query("SELECT firstname, lastname, location FROM staging_events WHERE userid = '20' LIMIT 1") == [
@@ -135,7 +136,7 @@ def test_second_run_fetches_nothing_and_changes_nothing(warehouse, bucket):
     before = snapshot(warehouse)
 
     again = make_context(at(11), run_id="scheduled__2018-11-04T11:00:00+00:00")
-    assert stage_events(bucket).execute(again) == {
+    assert without_rss(stage_events(bucket).execute(again)) == {
         "listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
     result = stage_songs(bucket).execute(again)
     assert result["staged_objects"] == 0 and result["fetched_objects"] == 0 and result["list_calls"] == 1
@@ -188,7 +189,7 @@ def test_listing_period_is_respected(warehouse, bucket):
     bucket.put(new_key, song_file({**SONGS["song_data/A/A/A/TRAAAAA128F000001.json"], "song_id": "SODDDDD000004"}))
 
     within = stage_songs(bucket, listing_period_hours="24").execute(CONTEXT)  # templated params arrive as text
-    assert within == {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
+    assert without_rss(within) == {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
     assert warehouse.scalar("SELECT COUNT(*) FROM staging_songs") == 3
     assert warehouse.scalar("SELECT listed_at FROM load_listing WHERE prefix = 'song_data'") == listed_at
 
@@ -243,7 +244,8 @@ def test_truncated_event_file_fails(warehouse, bucket):
 
 
 def recent_context(ended_ago: timedelta):
-    end = datetime.now(UTC) - ended_ago
+    """An hour's context whose interval ended at least ``ended_ago`` ago (and less than an hour more)."""
+    end = (datetime.now(UTC) - ended_ago).replace(minute=0, second=0, microsecond=0)  # runs own whole hours
     return make_context(end - timedelta(hours=1))
 
 

@@ -27,6 +27,7 @@ from . import (
     at,
     make_context,
     put_sources,
+    without_rss,
 )
 
 RUN_ID = "scheduled__2018-11-04T10:00:00+00:00"
@@ -102,8 +103,8 @@ def test_events_copy_statement_and_manifest(redshift, bucket, manifest_bucket, a
     put_sources(bucket, songs=False)
     result = stage_events(bucket, manifest_bucket).execute(CONTEXT)
 
-    assert result == {"listed": False, "staged_objects": 1, "rows": 6, "fetched_objects": 0, "list_calls": 0,
-                      "changed_objects": [], "refresh_range": None}
+    assert without_rss(result) == {"listed": False, "staged_objects": 1, "rows": 6,
+                                   "fetched_objects": 0, "list_calls": 0, "changed_objects": [], "refresh_range": None}
     key = f"sparkify-manifests/sparkify_etl/{SAFE_RUN}/Stage_events-0.manifest"
     assert manifest_keys(manifest_bucket) == [key]
     assert read_manifest(manifest_bucket, key) == {"entries": [
@@ -172,7 +173,7 @@ def test_unchanged_event_file_is_not_copied_again(redshift, bucket, manifest_buc
     redshift.manifest_rows = [(EVENTS_KEY, etag_of(bucket, EVENTS_KEY), size_of(bucket, EVENTS_KEY))]
     result = stage_events(bucket, manifest_bucket).execute(CONTEXT)
 
-    assert result == {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
+    assert without_rss(result) == {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
     assert redshift.sql == ["LOCK TABLE public.load_manifest",
                             "SELECT s3_key, etag, size_bytes FROM public.load_manifest WHERE source = %(source)s"]
     assert manifest_keys(manifest_bucket) == []
@@ -218,8 +219,9 @@ def test_songs_manifest_lists_only_new_or_changed_objects(redshift, bucket, mani
     result = stage_songs(bucket, manifest_bucket).execute(CONTEXT)
 
     # The rewritten object is reported as changed (the loads downstream then refresh its day).
-    assert result == {"listed": True, "staged_objects": 2, "rows": 2, "fetched_objects": 0, "list_calls": 1,
-                      "changed_objects": [changed], "refresh_range": None}
+    assert without_rss(result) == {"listed": True, "staged_objects": 2, "rows": 2,
+                                   "fetched_objects": 0, "list_calls": 1, "changed_objects": [changed],
+                                   "refresh_range": None}
     key = f"sparkify-manifests/sparkify_etl/{SAFE_RUN}/Stage_songs-0.manifest"
     assert manifest_keys(manifest_bucket) == [key]
     assert read_manifest(manifest_bucket, key) == {"entries": [
@@ -277,7 +279,7 @@ def test_songs_listing_period_on_redshift(redshift, bucket, manifest_bucket, aws
     put_sources(bucket)
     redshift.listing_rows = [(datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1),)]
     result = stage_songs(bucket, manifest_bucket, listing_period_hours=24).execute(CONTEXT)
-    assert result == {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
+    assert without_rss(result) == {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
     assert redshift.sql == ["SELECT listed_at FROM public.load_listing WHERE prefix = %(prefix)s"]
     assert manifest_keys(manifest_bucket) == []
 

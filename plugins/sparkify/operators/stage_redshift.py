@@ -146,7 +146,8 @@ class StageToRedshiftOperator(BaseOperator):
         else:
             candidates = self._listing(wh, s3, now)
             if candidates is None:
-                return {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
+                return {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0,
+                        "peak_rss_mb": _peak_rss_mb()}
 
         run_id = context["run_id"]
         with wh.transaction() as tx:
@@ -169,7 +170,7 @@ class StageToRedshiftOperator(BaseOperator):
             if not todo:
                 self.log.info("All %d object(s) already staged unchanged; nothing to copy", len(candidates))
                 return {"listed": bool(self.s3_prefix), "staged_objects": 0, "fetched_objects": 0,
-                        "list_calls": s3.list_calls}
+                        "list_calls": s3.list_calls, "peak_rss_mb": _peak_rss_mb()}
             self.log.info(
                 "Staging %d new or changed object(s) of %d into %s.%s",
                 len(todo), len(candidates), self.schema, self.table,
@@ -213,7 +214,7 @@ class StageToRedshiftOperator(BaseOperator):
                           f"; the loads refresh [{refresh_range[0]}, {refresh_range[1]})" if refresh_range else "")
         return {"listed": bool(self.s3_prefix), "staged_objects": len(todo), "rows": total,
                 "fetched_objects": s3.get_calls, "list_calls": s3.list_calls, "changed_objects": changed,
-                "refresh_range": refresh_range}
+                "refresh_range": refresh_range, "peak_rss_mb": _peak_rss_mb()}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -458,6 +459,13 @@ def _hide(text: str, secrets: list[str]) -> str:
     for secret in sorted(secrets, key=len, reverse=True):  # a key id may be part of a longer secret
         text = text.replace(secret, "***")
     return text
+
+
+def _peak_rss_mb() -> float:
+    """The task process's peak resident memory so far, in MB (reported with the result, for the bench)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _non_negative(value: float | str, name: str) -> float:
