@@ -13,6 +13,12 @@ export PYTHONPATH := $(CURDIR)/plugins
 install: $(STAMP)
 
 $(STAMP): requirements-dev.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null || { \
+	  echo "error: Python 3.11 is needed; $(PYTHON) is $$($(PYTHON) --version 2>/dev/null || echo "not found")." \
+	       "Install 3.11 and run make with PYTHON=python3.11" >&2; exit 1; }
+	@test ! -x $(PY) || $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' || { \
+	  echo "error: $(VENV) was made with $$($(PY) --version 2>&1), not Python 3.11: remove $(VENV) and run make again" >&2; \
+	  exit 1; }
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements-dev.lock
@@ -28,9 +34,9 @@ up: install
 down: install
 	$(PY) -m sparkify.local.runner down
 
+# Stops what `make up` left running, then removes STATE_DIR (from the environment or .env; default .state).
 clean:
-	-@test -x $(PY) && $(PY) -m sparkify.local.runner down >/dev/null 2>&1 || true
-	rm -rf .state
+	@if test -x $(PY); then $(PY) -m sparkify.local.runner clean; else rm -rf "$${STATE_DIR:-.state}"; fi
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)

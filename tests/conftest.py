@@ -201,7 +201,7 @@ def bucket(moto_server, monkeypatch) -> Bucket:
 @pytest.fixture(scope="session", autouse=True)
 def dag_test_with_deadlines() -> Iterator[None]:
     """sparkify_etl has a deadline: let dag.test() finish successful runs (apache/airflow#73428)."""
-    from airflow_compat import patch_dag_test_deadlines
+    from sparkify.compat import patch_dag_test_deadlines
 
     undo = patch_dag_test_deadlines()
     yield

@@ -49,7 +49,7 @@ the run succeeds, so a run that failed earlier still reaches its deadline (apach
 a run already failed then is not reported late, as its failure alert went out.
 
 ``dag.test()`` of a DAG with a deadline crashes when the run succeeds on Airflow 3.3.2
-(apache/airflow#73428); the tests patch that (``tests/alerts/compat.py``).
+(apache/airflow#73428); :mod:`sparkify.compat` patches that, in every Airflow process.
 """
 
 from __future__ import annotations

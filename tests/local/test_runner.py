@@ -686,3 +686,32 @@ def test_ui_shows_backfilled_window(stack_up, chromium, tmp_path):
         assert len(mine) == len(dag_tasks), f"{run['dag_run_id']}: {len(mine)} task cells on the grid"
         assert all('d="M20 6 9 17l-5-5"' in icon for _, icon in mine), f"{run['dag_run_id']} not all success: {mine}"
         assert f'href="/dags/{DAG_ID}/runs/{run["dag_run_id"]}/"' in dom
+
+
+# -- make clean and the interpreter check ------------------------------------------------------------
+
+
+def test_make_clean_removes_the_state_dir_it_is_given(tmp_path):
+    """`make clean` removes STATE_DIR (from the command line here; the environment and .env work the
+    same way, through the runner's configuration), not only the default .state/."""
+    state = tmp_path / "elsewhere"
+    (state / "airflow").mkdir(parents=True)
+    (state / "airflow" / "airflow.cfg").write_text("x")
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_NAMES}
+    result = subprocess.run(["make", "-s", "clean", f"STATE_DIR={state}"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not state.exists(), result.stdout
+    assert f"removed {state}" in result.stdout
+
+
+def test_make_refuses_another_python_than_3_11(tmp_path):
+    """A wrong interpreter fails at once, saying which one is needed, before anything is installed."""
+    fake = tmp_path / "python3"
+    fake.write_text('#!/bin/sh\nif [ "$1" = "--version" ]; then echo "Python 3.9.18"; exit 0; fi\nexit 1\n')
+    fake.chmod(0o755)
+    # -B: run the install recipe even though .venv is up to date; the check comes first, so nothing changes.
+    result = subprocess.run(["make", "-s", "-B", "install", f"PYTHON={fake}"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode != 0
+    assert f"error: Python 3.11 is needed; {fake} is Python 3.9.18" in result.stderr, result.stderr

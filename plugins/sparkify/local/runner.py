@@ -3,6 +3,7 @@
     python -m sparkify.local.runner run     # make run: load [START, END) through Airflow's scheduler
     python -m sparkify.local.runner up      # make up: leave the stack and the UI running
     python -m sparkify.local.runner down    # make down: stop what `up` started
+    python -m sparkify.local.runner clean   # make clean: stop, then remove STATE_DIR
 
 It starts, on 127.0.0.1 with free ports: a private PostgreSQL (Airflow's metadata and, unless
 WAREHOUSE_URL is given, the warehouse), moto's S3 server, and Airflow's api-server, scheduler,
@@ -945,14 +946,33 @@ def command_down(config: Config) -> int:
     return 0
 
 
+def command_clean(config: Config) -> int:
+    """make clean: stop what `up` left running, then remove the state folder (STATE_DIR, from the
+    environment or .env) and the PostgreSQL data kept outside it when its user could not reach it."""
+    import shutil
+
+    state = config.state
+    if state in (Path("/"), Path.home(), config.root) or config.root.is_relative_to(state):
+        raise RunnerError(f"STATE_DIR={state} is not a folder `make clean` may remove")
+    command_down(config)
+    location = state / "pg" / "data.location"
+    if location.is_file():
+        elsewhere = Path(location.read_text().strip())
+        if elsewhere.name == "data" and elsewhere.parent.name.startswith("sparkify-pg-"):
+            shutil.rmtree(elsewhere.parent, ignore_errors=True)
+    shutil.rmtree(state, ignore_errors=True)
+    say(f"removed {state}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sparkify.local.runner", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["run", "up", "down"])
+    parser.add_argument("command", choices=["run", "up", "down", "clean"])
     args = parser.parse_args(argv)
     root = settings.PROJECT_ROOT
     try:
         config = Config.load(root)
-        handler = {"run": command_run, "up": command_up, "down": command_down}[args.command]
+        handler = {"run": command_run, "up": command_up, "down": command_down, "clean": command_clean}[args.command]
         return handler(config)
     except RunnerError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)

@@ -1,4 +1,4 @@
-"""Work around apache/airflow#73428 (Airflow 3.3.2) in tests that use ``dag.test()``.
+"""Work around apache/airflow#73428 (Airflow 3.3.2) in ``dag.test()`` and ``airflow dags test``.
 
 ``DAG.test()`` builds its scheduler DAG by an in-memory serialize/deserialize round trip, which
 leaves ``dag.deadline`` holding the encoded deadline alerts instead of ``deadline_alert`` ids.
@@ -6,8 +6,9 @@ When such a run *succeeds*, ``DagRun.update_state()`` passes those dicts to
 ``DeadlineAlert.get_by_id()`` and crashes with ``AttributeError: 'dict' object has no attribute
 'hex'``. Since ``sparkify_etl`` has a ``deadline``, every successful ``dag.test()`` of it hits
 this. The fix proposed upstream (apache/airflow#73430) decodes dict entries instead of looking
-them up; :func:`patch_dag_test_deadlines` does the same, for tests only. The scheduler path
-(ids, not dicts) is unchanged. Remove once Airflow ships the fix.
+them up; :func:`patch_dag_test_deadlines` does the same. ``plugins/airflow_local_settings.py``
+applies it in every Airflow process, so ``airflow dags test sparkify_etl <date>`` works as the
+README shows; the scheduler path (ids, not dicts) is unchanged. Remove once Airflow ships the fix.
 """
 
 from __future__ import annotations
