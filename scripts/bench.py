@@ -1045,7 +1045,8 @@ class Bench:
             "cpu": {k: cpu1[k] - cpu0[k] for k in cpu0},
             "stage_events": self.task_results(run_ids, "Stage_events"),
             "stage_songs": self.task_results(run_ids, "Stage_songs"),
-            "command": (f"make run SOURCE=… START=2018-11-01 END=2018-12-01 GRAIN={grain}   # {len(planned)} "
+            "command": (f"make run SOURCE=… START={config.start:%Y-%m-%d} END={config.end:%Y-%m-%d} GRAIN={grain}   "
+                        f"# {len(planned)} "
                         f"POST /api/v2/dags/{ETL}/dagRuns with a manual data interval, at most "
                         f"{config.max_active_runs} unfinished at a time"),
         }
