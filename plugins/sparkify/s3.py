@@ -69,16 +69,13 @@ class S3:
             raise
         return S3Object(key, response["ETag"].strip('"'), int(response["ContentLength"]))
 
-    def list(self, bucket: str, prefix: str, suffix: str = ".json") -> list[S3Object]:
-        """Every object under ``prefix/`` whose key ends with ``suffix``."""
+    def list_pages(self, bucket: str, prefix: str, suffix: str = ".json") -> Iterator[list[S3Object]]:
+        """The objects under ``prefix/`` whose key ends with ``suffix``, one listing page at a time."""
         paginator = self.client.get_paginator("list_objects_v2")
-        objects = []
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix.rstrip("/") + "/"):
             self.list_calls += 1
-            for item in page.get("Contents", []):
-                if item["Key"].endswith(suffix):
-                    objects.append(S3Object(item["Key"], item["ETag"].strip('"'), int(item["Size"])))
-        return objects
+            yield [S3Object(item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+                   for item in page.get("Contents", []) if item["Key"].endswith(suffix)]
 
     def read(self, bucket: str, key: str) -> bytes:
         self.get_calls += 1

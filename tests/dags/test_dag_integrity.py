@@ -182,6 +182,8 @@ _CONTEXTS: dict[str, dict] = {
     "quality/table_check.sql": {"schema": "public", "table": "users", "scope_column": None,
                                 "check_statement": "COUNT(*) >= 0"},
     "quality/record_results.sql": {"schema": "public", "count": 2},
+    "stage/add_listing.sql": {"count": 2},
+    "stage/todo.sql": {"schema": "public", "limit": 2000},
     "quality/events_source_staged.sql": {"schema": "public", "source_keys": ["source_key_0", "source_key_1"]},
     "refresh/owed.sql": {"schema": "public", "table": "songplays"},
     "refresh/note.sql": {"schema": "public", "tables": ("songplays", "users")},

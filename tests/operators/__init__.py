@@ -223,6 +223,7 @@ class FakeRedshift:
     def __init__(self) -> None:
         self.log: list[tuple] = []
         self.manifest_rows: list[tuple] = []  # what load_manifest holds: (s3_key, etag, size_bytes)
+        self.listed: list[tuple] = []  # what the staging inserted into sparkify_listing
         self.listing_rows: list[tuple] = []  # load_listing's (listed_at,) for the prefix
         self.copy_count = 6
         self.fail_on: tuple[str, Exception] | None = None  # (text in the statement, error to raise)
@@ -291,8 +292,22 @@ class FakeCursor:
         text = normalize(sql)
         if "pg_last_copy_count()" in text:
             self._rows = [(self.db.copy_count,)]
-        elif re.search(r"FROM \w+\.load_manifest WHERE source =", text):
-            self._rows = list(self.db.manifest_rows)
+        elif text.startswith("CREATE TEMPORARY TABLE sparkify_listing"):
+            self.db.listed = []
+            self._rows = []
+        elif text.startswith("INSERT INTO sparkify_listing"):
+            count = len(re.findall(r"%\(k\d+\)s", sql))
+            self.db.listed += [(params[f"k{i}"], params[f"e{i}"], params[f"s{i}"], params[f"l{i}"])
+                               for i in range(count)]
+            self._rows = []
+        elif "FROM sparkify_listing l LEFT JOIN" in text:
+            # What stage/todo.sql asks of the real warehouse, from the listing and the manifest given.
+            known = {key: (etag, size) for key, etag, size in self.db.manifest_rows}
+            limit = int(re.search(r"LIMIT (\d+)", text).group(1))
+            todo = sorted((key, etag, size, int(key in known)) for key, etag, size, late in self.db.listed
+                          if known.get(key) != (etag, size) and (key in known or not late)
+                          and key > params["after"])
+            self._rows = todo[:limit]
         elif "FROM svv_table_info" in text:
             self._rows = list(self.db.table_info_rows)
         elif re.search(r"FROM \w+\.load_listing WHERE prefix =", text):

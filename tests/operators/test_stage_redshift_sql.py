@@ -130,7 +130,10 @@ def test_events_statement_sequence_is_one_transaction(redshift, bucket, manifest
 
     expected_starts = [
         "LOCK TABLE public.load_manifest",
-        "SELECT s3_key, etag, size_bytes FROM public.load_manifest WHERE source = %(source)s",
+        "CREATE TEMPORARY TABLE sparkify_listing (",
+        "INSERT INTO sparkify_listing (s3_key, etag, size_bytes, late) VALUES",
+        "SELECT l.s3_key, l.etag, l.size_bytes, CASE WHEN m.s3_key IS NULL THEN 0 ELSE 1 END FROM sparkify_listing l "
+        "LEFT JOIN public.load_manifest m ON m.s3_key = l.s3_key AND m.source = %(source)s",
         "CREATE TEMPORARY TABLE sparkify_batch (LIKE public.staging_events)",
         "CREATE TEMPORARY TABLE sparkify_batch_objects (",
         "COPY sparkify_batch (",
@@ -145,6 +148,7 @@ def test_events_statement_sequence_is_one_transaction(redshift, bucket, manifest
         "INSERT INTO public.load_manifest (s3_key, source, etag, size_bytes, row_count, staged_at, run_id)",
         "DROP TABLE sparkify_batch",
         "DROP TABLE sparkify_batch_objects",
+        "DROP TABLE sparkify_listing",
     ]
     assert len(redshift.sql) == len(expected_starts), redshift.sql
     for sent, start in zip(redshift.sql, expected_starts, strict=True):
@@ -174,8 +178,12 @@ def test_unchanged_event_file_is_not_copied_again(redshift, bucket, manifest_buc
     result = stage_events(bucket, manifest_bucket).execute(CONTEXT)
 
     assert without_rss(result) == {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
-    assert redshift.sql == ["LOCK TABLE public.load_manifest",
-                            "SELECT s3_key, etag, size_bytes FROM public.load_manifest WHERE source = %(source)s"]
+    sent = redshift.sql
+    assert sent[0] == "LOCK TABLE public.load_manifest" and len(sent) == 5, sent
+    assert sent[1].startswith("CREATE TEMPORARY TABLE sparkify_listing (")
+    assert sent[2].startswith("INSERT INTO sparkify_listing (s3_key, etag, size_bytes, late) VALUES")
+    assert sent[3].startswith("SELECT l.s3_key, l.etag, l.size_bytes")  # the comparison: nothing to do
+    assert sent[4] == "DROP TABLE sparkify_listing"
     assert manifest_keys(manifest_bucket) == []
     assert redshift.count("commit") == 1
 
@@ -243,9 +251,11 @@ def test_songs_manifest_lists_only_new_or_changed_objects(redshift, bucket, mani
     assert listing == ["SELECT listed_at FROM public.load_listing WHERE prefix = %(prefix)s"]
     expected_starts = [
         "LOCK TABLE public.load_manifest",
-        "SELECT s3_key, etag, size_bytes FROM public.load_manifest",
+        "CREATE TEMPORARY TABLE sparkify_listing (",
+        "INSERT INTO sparkify_listing (s3_key, etag, size_bytes, late) VALUES",
         "DELETE FROM public.load_listing WHERE prefix = %(prefix)s",
         "INSERT INTO public.load_listing (prefix, listed_at, object_count)",
+        "SELECT l.s3_key, l.etag, l.size_bytes",
         "CREATE TEMPORARY TABLE sparkify_batch (LIKE public.staging_songs)",
         "CREATE TEMPORARY TABLE sparkify_batch_objects",
         "COPY sparkify_batch",
@@ -257,6 +267,7 @@ def test_songs_manifest_lists_only_new_or_changed_objects(redshift, bucket, mani
         "INSERT INTO public.load_manifest",
         "DROP TABLE sparkify_batch",
         "DROP TABLE sparkify_batch_objects",
+        "DROP TABLE sparkify_listing",
     ]
     assert len(main) == len(expected_starts), main
     for sent, start in zip(main, expected_starts, strict=True):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,7 @@ _S3_URI = re.compile(r"^s3://([^/]+)/(.+)$")
 _JSON_FORMATS = ("auto", "auto ignorecase")
 _STREAM_ALONE_BYTES = 8 << 20  # objects larger than this are streamed one at a time
 _OBJECTS_PER_INSERT = 500
+_OBJECTS_PER_CHUNK = 2000  # objects read from the listing and copied at a time
 
 
 class SourceNotReady(AirflowException):
@@ -142,54 +143,53 @@ class StageToRedshiftOperator(BaseOperator):
         now = naive_utc(datetime.now(UTC))
 
         if self.s3_key:
-            candidates = [*self._required_objects(s3, context), *self._late_objects(s3)]
+            pages: Iterable[list[S3Object]] = [[*self._required_objects(s3, context), *self._late_objects(s3)]]
+        elif self._listing_due(wh, now):
+            pages = s3.list_pages(self.s3_bucket, self.s3_prefix)
         else:
-            candidates = self._listing(wh, s3, now)
-            if candidates is None:
-                return {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0,
-                        "peak_rss_mb": _peak_rss_mb()}
+            return {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0,
+                    "peak_rss_mb": _peak_rss_mb()}
 
         run_id = context["run_id"]
         with wh.transaction() as tx:
             tx.run_file("stage/lock_manifest.sql", schema=self.schema)
-            known = {
-                key: (etag, size)
-                for key, etag, size in tx.fetch_file(
-                    "stage/manifest_entries.sql", {"source": self.table}, schema=self.schema
-                )
-            }
-            # New or changed objects; an earlier day's file only when it was staged before and changed.
-            todo = [o for o in candidates if known.get(o.key) != (o.etag, o.size)
-                    and (o.key in known or o.key not in self.late_keys)]
+            # What S3 holds goes to a temporary table, page by page, and is compared with the manifest
+            # there: the task holds one page and one chunk of objects at a time, however many there are.
+            tx.run_file("stage/create_listing.sql")
+            listed = self._record_listing(tx, pages)
             if self.s3_prefix:
+                self.log.info("Listed %d object(s) under s3://%s/%s/ in %d call(s)",
+                              listed, self.s3_bucket, self.s3_prefix, s3.list_calls)
                 tx.run_file(
                     "stage/record_listing.sql",
-                    {"prefix": self.s3_prefix, "listed_at": now, "object_count": len(candidates)},
+                    {"prefix": self.s3_prefix, "listed_at": now, "object_count": listed},
                     schema=self.schema,
                 )
-            if not todo:
-                self.log.info("All %d object(s) already staged unchanged; nothing to copy", len(candidates))
+            chunk = self._todo(tx, "")
+            if not chunk:
+                tx.run_file("stage/drop_listing.sql")
+                self.log.info("All %d object(s) already staged unchanged; nothing to copy", listed)
                 return {"listed": bool(self.s3_prefix), "staged_objects": 0, "fetched_objects": 0,
                         "list_calls": s3.list_calls, "peak_rss_mb": _peak_rss_mb()}
-            self.log.info(
-                "Staging %d new or changed object(s) of %d into %s.%s",
-                len(todo), len(candidates), self.schema, self.table,
-            )
             tx.run_file("stage/create_batch.sql", schema=self.schema, table=self.table)
-            if tx.dialect == POSTGRES:
-                rows = self._copy_postgres(tx, s3, todo)
-                total = sum(rows.values())
-            else:
-                # One COPY may load several objects: its count is known only for the whole batch.
-                rows, total = self._copy_redshift(tx, s3, todo, context)
-            self._record_objects(tx, todo, rows)
+            copy = self._postgres_copier(tx, s3) if tx.dialect == POSTGRES else self._redshift_copier(tx, s3, context)
+            staged, total, changed = 0, 0, []
+            while chunk:
+                objects = [S3Object(key, etag, int(size)) for key, etag, size, _ in chunk]
+                # Objects staged before under another ETag or size changed since.
+                changed += [key for key, _, _, before in chunk if before]
+                rows = copy(objects)
+                total += sum(n for n in rows.values() if n is not None) if tx.dialect == POSTGRES else rows.pop("")
+                self._record_objects(tx, objects, rows)
+                staged += len(objects)
+                self.log.info("Staged %d new or changed object(s) of %d listed into %s.%s so far",
+                              staged, listed, self.schema, self.table)
+                chunk = self._todo(tx, objects[-1].key) if len(chunk) == _OBJECTS_PER_CHUNK else []
             if self.hour_counts:
                 tx.run_file("stage/events_hour_counts.sql", schema=self.schema)
-            # Objects staged before under another ETag or size changed since: the loads downstream
-            # owe a reload of the whole days of their events, noted in this transaction (the run's
-            # own day when no event has a time), so the debt outlives any retry or clearing of the
-            # run (see sparkify.refresh).
-            changed = [o.key for o in todo if o.key in known]
+            # Changed objects: the loads downstream owe a reload of the whole days of their events,
+            # noted in this transaction (the run's own day when no event has a time), so the debt
+            # outlives any retry or clearing of the run (see sparkify.refresh).
             refresh_range = self._refresh_range(tx, changed) if changed and self.hour_counts else None
             if changed and REFRESHES.get(self.table):
                 if refresh_range:
@@ -208,11 +208,12 @@ class StageToRedshiftOperator(BaseOperator):
                 dedupe_key=self.dedupe_key,
             )
             tx.run_file("stage/drop_batch.sql")
-        self.log.info("Staged %d row(s) from %d object(s) into %s.%s", total, len(todo), self.schema, self.table)
+        self.log.info("Staged %d row(s) from %d object(s) into %s.%s", total, staged, self.schema, self.table)
         if changed:
-            self.log.info("Changed since last staged: %s%s", ", ".join(changed),
+            self.log.info("Changed since last staged: %s%s", ", ".join(changed[:20])
+                          + (f" and {len(changed) - 20} more" if len(changed) > 20 else ""),
                           f"; the loads refresh [{refresh_range[0]}, {refresh_range[1]})" if refresh_range else "")
-        return {"listed": bool(self.s3_prefix), "staged_objects": len(todo), "rows": total,
+        return {"listed": bool(self.s3_prefix), "staged_objects": staged, "rows": total,
                 "fetched_objects": s3.get_calls, "list_calls": s3.list_calls, "changed_objects": changed,
                 "refresh_range": refresh_range, "peak_rss_mb": _peak_rss_mb()}
 
@@ -290,7 +291,7 @@ class StageToRedshiftOperator(BaseOperator):
         end = max(last for _, last in hours).replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
         return [start.isoformat(), end.isoformat()]
 
-    def _listing(self, wh: Warehouse, s3: S3, now: datetime) -> list[S3Object] | None:
+    def _listing_due(self, wh: Warehouse, now: datetime) -> bool:
         with wh.transaction() as tx:
             row = tx.fetch_file("stage/listing_age.sql", {"prefix": self.s3_prefix}, schema=self.schema)
         if row and now - row[0][0] < timedelta(hours=self.listing_period_hours):
@@ -298,11 +299,27 @@ class StageToRedshiftOperator(BaseOperator):
                 "s3://%s/%s/ was listed at %s; it is listed again %g h after that. Nothing to do.",
                 self.s3_bucket, self.s3_prefix, row[0][0].isoformat(), self.listing_period_hours,
             )
-            return None
-        objects = s3.list(self.s3_bucket, self.s3_prefix)
-        self.log.info("Listed %d object(s) under s3://%s/%s/ in %d call(s)",
-                      len(objects), self.s3_bucket, self.s3_prefix, s3.list_calls)
-        return objects
+            return False
+        return True
+
+    def _record_listing(self, tx: Session, pages: Iterable[list[S3Object]]) -> int:
+        """Insert what was found into ``sparkify_listing``, page by page; how many objects."""
+        late = set(self.late_keys)
+        count = 0
+        for page in pages:
+            for start in range(0, len(page), _OBJECTS_PER_INSERT):
+                part = page[start : start + _OBJECTS_PER_INSERT]
+                params: dict[str, Any] = {}
+                for i, o in enumerate(part):
+                    params.update({f"k{i}": o.key, f"e{i}": o.etag, f"s{i}": o.size, f"l{i}": o.key in late})
+                tx.run_file("stage/add_listing.sql", params, count=len(part))
+            count += len(page)
+        return count
+
+    def _todo(self, tx: Session, after: str) -> list[tuple]:
+        """The next chunk of new or changed objects after key ``after``: (key, etag, size, staged before)."""
+        return tx.fetch_file("stage/todo.sql", {"source": self.table, "after": after}, schema=self.schema,
+                             limit=_OBJECTS_PER_CHUNK)
 
     def _jsonpaths(self, s3: S3) -> list[tuple[str | int, ...]] | None:
         match = _S3_URI.match(self.json_format)
@@ -330,44 +347,62 @@ class StageToRedshiftOperator(BaseOperator):
             columns.append(jsonload.Column(name, kind, width if data_type == "character varying" else None))
         return columns
 
-    def _copy_postgres(self, tx: Session, s3: S3, todo: list[S3Object]) -> dict[str, int]:
+    def _postgres_copier(self, tx: Session, s3: S3) -> Callable[[list[S3Object]], dict[str, int | None]]:
+        """A function that bulk-loads objects into the batch table; its result: rows per object."""
         columns = self._columns(tx)
         jsonpaths = self._jsonpaths(s3)
         extract = jsonload.make_extractor(columns, self.json_format, jsonpaths, self.json_format)
         copy_columns = [c.name for c in columns] + ([self.source_key_column] if self.source_key_column else [])
-        rows: dict[str, int] = {}
-
-        def encode(obj: S3Object, chunks) -> Iterator[bytes]:
-            uri = f"s3://{self.s3_bucket}/{obj.key}"
-            counter = [0]
-            extra = (obj.key,) if self.source_key_column else ()
-            yield from jsonload.encode_rows(
-                jsonload.iter_json_objects(chunks, uri), columns, extract, uri, extra, counter=counter
-            )
-            rows[obj.key] = counter[0]
-
-        def encode_small(obj: S3Object) -> bytes:
-            return b"".join(encode(obj, [s3.read(self.s3_bucket, obj.key)]))
-
-        def chunks() -> Iterator[bytes]:
-            large = [o for o in todo if o.size > _STREAM_ALONE_BYTES]
-            small = [o for o in todo if o.size <= _STREAM_ALONE_BYTES]
-            for obj in large:  # streamed: memory stays flat however large the file
-                yield from encode(obj, s3.stream(self.s3_bucket, obj.key, obj.etag))
-            if len(small) == 1:
-                yield from encode(small[0], s3.stream(self.s3_bucket, small[0].key, small[0].etag))
-            else:  # many small objects: fetched and parsed concurrently, a bounded window ahead
-                yield from s3.map_bounded(encode_small, small)
-
         sql = _render_one(tx, "stage/copy_postgres.sql", columns=copy_columns)
-        try:
-            tx.copy_from_chunks(sql, chunks())
-        except (jsonload.SourceDataError, SourceMissing) as err:
-            raise AirflowFailException(f"{self.task_id}: {err}. Nothing was staged.") from None
-        return rows
+
+        def copy(todo: list[S3Object]) -> dict[str, int | None]:
+            rows: dict[str, int | None] = {}
+
+            def encode(obj: S3Object, chunks) -> Iterator[bytes]:
+                uri = f"s3://{self.s3_bucket}/{obj.key}"
+                counter = [0]
+                extra = (obj.key,) if self.source_key_column else ()
+                yield from jsonload.encode_rows(
+                    jsonload.iter_json_objects(chunks, uri), columns, extract, uri, extra, counter=counter
+                )
+                rows[obj.key] = counter[0]
+
+            def encode_small(obj: S3Object) -> bytes:
+                return b"".join(encode(obj, [s3.read(self.s3_bucket, obj.key)]))
+
+            def chunks() -> Iterator[bytes]:
+                large = [o for o in todo if o.size > _STREAM_ALONE_BYTES]
+                small = [o for o in todo if o.size <= _STREAM_ALONE_BYTES]
+                for obj in large:  # streamed: memory stays flat however large the file
+                    yield from encode(obj, s3.stream(self.s3_bucket, obj.key, obj.etag))
+                if len(small) == 1:
+                    yield from encode(small[0], s3.stream(self.s3_bucket, small[0].key, small[0].etag))
+                else:  # many small objects: fetched and parsed concurrently, a bounded window ahead
+                    yield from s3.map_bounded(encode_small, small)
+
+            try:
+                tx.copy_from_chunks(sql, chunks())
+            except (jsonload.SourceDataError, SourceMissing) as err:
+                raise AirflowFailException(f"{self.task_id}: {err}. Nothing was staged.") from None
+            return rows
+
+        return copy
+
+    def _redshift_copier(
+        self, tx: Session, s3: S3, context: Context
+    ) -> Callable[[list[S3Object]], dict[str, int | None]]:
+        """A function that COPYs objects into the batch table through manifests; its result: rows per
+        object (None when one COPY loaded several), and under ``""`` the rows of all of them."""
+        numbers = iter(range(1 << 30))  # manifests are numbered across the whole run
+
+        def copy(todo: list[S3Object]) -> dict[str, int | None]:
+            rows, total = self._copy_redshift(tx, s3, todo, context, numbers)
+            return {**rows, "": total}
+
+        return copy
 
     def _copy_redshift(
-        self, tx: Session, s3: S3, todo: list[S3Object], context: Context
+        self, tx: Session, s3: S3, todo: list[S3Object], context: Context, numbers: Iterator[int]
     ) -> tuple[dict[str, int | None], int]:
         if not self.manifest_bucket:
             raise AirflowFailException(
@@ -383,7 +418,8 @@ class StageToRedshiftOperator(BaseOperator):
         groups = [[o] for o in todo] if self.source_key_column else [todo]
         rows: dict[str, int | None] = {}
         total = 0
-        for number, group in enumerate(groups):
+        for group in groups:
+            number = next(numbers)
             manifest = {
                 "entries": [
                     {"url": f"s3://{self.s3_bucket}/{o.key}", "mandatory": True, "meta": {"content_length": o.size}}

@@ -1,0 +1,1 @@
+DROP TABLE sparkify_listing;
