@@ -12,8 +12,10 @@ a current one it does nothing. The local run, the AWS setup DAG and the maintena
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from sparkify import migrations, settings, warehouse
 
@@ -66,18 +68,36 @@ def create_tables(session: warehouse.Session, schema: str) -> list[migrations.Mi
     return migrations.migrate(session, schema)
 
 
+def counts(session: warehouse.Session, schema: str, start: str | None, end: str | None) -> dict[str, Any]:
+    """Rows per star table, and the data-quality results recorded for runs in ``[start, end)``."""
+    rows = {t: session.fetchone(f"SELECT COUNT(*) FROM {schema}.{t}")[0] for t in STAR_TABLES}
+    quality = dict(session.fetchall(
+        "SELECT CASE WHEN passed THEN 'passed' WHEN severity = 'warn' THEN 'warnings' ELSE 'failed' END, COUNT(*) "
+        f"FROM {schema}.quality_results WHERE interval_start >= %(start)s AND interval_start < %(end)s GROUP BY 1",
+        {"start": start, "end": end},
+    )) if start and end else {}
+    return {"tables": rows, "quality": quality}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sparkify.tables", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["migrate", "create", "version"],
+    parser.add_argument("command", choices=["migrate", "create", "version", "counts"],
                         help="migrate (or its alias create): bring the schema to the current version; "
-                             "version: print the warehouse's version and the code's")
+                             "version: print the warehouse's version and the code's; counts: rows per star "
+                             "table and data-quality results of [--start, --end), as JSON")
     parser.add_argument("--conn-id", default=settings.DEFAULTS.redshift_conn_id)
     parser.add_argument("--schema", default=settings.DEFAULTS.schema)
     parser.add_argument("--to", type=int, default=None, metavar="N", help="migrate to version N (default: latest)")
+    parser.add_argument("--start", help="counts: first hour of the window (UTC, ISO)")
+    parser.add_argument("--end", help="counts: end of the window (UTC, ISO, excluded)")
     args = parser.parse_args(argv)
     wh = warehouse.Warehouse(args.conn_id)
     try:
+        settings.validate_identifier(args.schema, "schema")
         with wh.transaction() as session:
+            if args.command == "counts":
+                print(json.dumps(counts(session, args.schema, args.start, args.end)))
+                return 0
             if args.command == "version":
                 print(f"schema {args.schema}: version {migrations.version(session, args.schema)} "
                       f"(this code: {migrations.head()})")

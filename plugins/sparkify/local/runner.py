@@ -34,6 +34,18 @@ from sparkify.local.ports import free_port, port_in_use
 from sparkify.local.s3server import MotoServer, S3ServerError
 
 DAG_ID = "sparkify_etl"
+# Settings of .env and the environment that reach Airflow's processes as they are.
+PASSED_TO_AIRFLOW = ("SPARKIFY_", "AIRFLOW__", "AIRFLOW_CONN_", "AIRFLOW_VAR_")
+# Airflow settings the local stack owns: where its home, metadata, DAGs, API and logs are. A user's
+# value for one of these is ignored, with a message.
+STACK_OWNED = frozenset({
+    "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__PLUGINS_FOLDER", "AIRFLOW__CORE__EXECUTOR",
+    "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__API__HOST",
+    "AIRFLOW__API__PORT", "AIRFLOW__API__BASE_URL", "AIRFLOW__LOGGING__BASE_LOG_FOLDER",
+    "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
+})
+SECRETS_BACKEND = "AIRFLOW__SECRETS__BACKEND"
+LOCAL_FILESYSTEM_BACKEND = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
 # hour: Airflow's backfill, one run per hour; day: one run per UTC day of the window; window: one run.
 GRAINS = ("hour", "day", "window")
 STAR_TABLES = ("songplays", "users", "songs", "artists", "time")
@@ -47,17 +59,20 @@ class RunnerError(RuntimeError):
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines of a .env file, parsed by python-dotenv (quotes, ``export``, comments);
+    a line it cannot parse fails naming the file and line."""
+    from dotenv.parser import parse_stream
+
     values: dict[str, str] = {}
     if not path.is_file():
         return values
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if "=" not in line:
-            raise RunnerError(f"{path}, line {number}: expected KEY=VALUE")
-        key, value = line.split("=", 1)
-        values[key.strip()] = value.strip().strip('"').strip("'")
+    with path.open() as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                raise RunnerError(f"{path}, line {binding.original.line}: expected KEY=VALUE, "
+                                  f"not {binding.original.string.strip()!r}")
+            if binding.key:
+                values[binding.key] = binding.value or ""
     return values
 
 
@@ -93,12 +108,16 @@ class Config:
     bucket: str
     run_backwards: bool = False
     grain: str = "hour"
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # SPARKIFY_*, AIRFLOW__*, AIRFLOW_CONN_*, AIRFLOW_VAR_*
+    connections_file: Path | None = None  # connections.yaml: Airflow's local-filesystem secrets backend
 
     @classmethod
     def load(cls, root: Path, environ: dict[str, str] | None = None) -> Config:
         environ = dict(os.environ if environ is None else environ)
-        values = {**read_dotenv(root / ".env"), **environ}
+        env_file = Path(environ.get("ENV_FILE") or root / ".env")
+        if environ.get("ENV_FILE") and not env_file.is_file():
+            raise RunnerError(f"ENV_FILE={environ['ENV_FILE']}: no such file")
+        values = {**read_dotenv(env_file), **environ}
 
         def get(name: str, default: str = "") -> str:
             return values.get(name, default).strip()
@@ -137,12 +156,19 @@ class Config:
         except ValueError as err:
             raise RunnerError(f"MAX_ACTIVE_RUNS and AIRFLOW_PARALLELISM are whole numbers ({err})") from None
         state = Path(get("STATE_DIR", str(root / ".state")))
+        # What reaches Airflow's processes: the pipeline's settings, the user's Airflow settings,
+        # connections and variables, from .env or the environment (the environment wins).
+        passed = {k: v for k, v in values.items() if k.startswith(PASSED_TO_AIRFLOW)}
+        connections = get("CONNECTIONS_FILE", str(root / "connections.yaml"))
+        connections_file = (root / connections).resolve() if not Path(connections).is_absolute() else Path(connections)
+        if get("CONNECTIONS_FILE") and not connections_file.is_file():
+            raise RunnerError(f"CONNECTIONS_FILE={get('CONNECTIONS_FILE')}: no such file ({connections_file})")
         return cls(
             root=root, state=state.resolve(), start=start, end=end, source=source, warehouse_url=warehouse_url,
             pg_port=port("PG_PORT"), s3_port=port("S3_PORT"), airflow_port=port("AIRFLOW_PORT"),
             max_active_runs=max_active_runs, parallelism=parallelism, reprocess=reprocess,
             bucket=get("BUCKET", "sparkify-local"), run_backwards=get("RUN_BACKWARDS", "") in ("1", "true", "yes"),
-            grain=grain,
+            grain=grain, env=passed, connections_file=connections_file if connections_file.is_file() else None,
         )
 
     @property
@@ -226,25 +252,21 @@ class Stack:
             raise RunnerError(str(err)) from None
 
     def airflow_env(self, scheduled_runs: bool = True) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+        """The environment of every Airflow process (and of the runner's own commands that use Airflow's
+        connections). In Airflow's order, a connection is looked up in the configured secrets backend
+        first (connections.yaml, or the user's own backend such as Secrets Manager), then in
+        AIRFLOW_CONN_* variables: the user's, from .env or the environment, and otherwise the stack's
+        defaults for ``redshift`` (the embedded warehouse, or WAREHOUSE_URL) and ``aws`` (moto)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(PASSED_TO_AIRFLOW)}
         sql_url = self.metadata_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        # Defaults the user may change (.env or the environment).
         env.update(
             {
                 "AIRFLOW_HOME": str(self.airflow_home),
-                "AIRFLOW__CORE__DAGS_FOLDER": str(self.config.root / "dags"),
-                "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.config.root / "plugins"),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": str(self.config.parallelism),
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
-                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
-                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_url,
-                "AIRFLOW__API__HOST": "127.0.0.1",
-                "AIRFLOW__API__PORT": str(self.api_port),
-                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
                 "AIRFLOW__API__WORKERS": "1",
-                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
                 "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "10",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
@@ -259,15 +281,50 @@ class Stack:
                         "extra": {"endpoint_url": self.moto.endpoint, "region_name": "us-west-2"},
                     }
                 ),
+                "SPARKIFY_S3_BUCKET": self.config.bucket,
+            }
+        )
+        if self.config.connections_file and SECRETS_BACKEND not in self.config.env:
+            env[SECRETS_BACKEND] = LOCAL_FILESYSTEM_BACKEND
+            env["AIRFLOW__SECRETS__BACKEND_KWARGS"] = json.dumps(
+                {"connections_file_path": str(self.config.connections_file)})
+        env.update({k: v for k, v in self.config.env.items() if k not in STACK_OWNED})
+        # What the stack owns.
+        env.update(
+            {
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.config.root / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.config.root / "plugins"),
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_url,
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
                 # `make run` only backfills: no scheduled run of the current hour beside it.
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(scheduled_runs),
-                "SPARKIFY_S3_BUCKET": self.config.bucket,
                 "PYTHONPATH": os.pathsep.join(
                     p for p in (str(self.config.root / "plugins"), os.environ.get("PYTHONPATH", "")) if p
                 ),
             }
         )
         return env
+
+    def redshift_elsewhere(self) -> str | None:
+        """Where the `redshift` connection comes from when it is not the stack's default: the
+        connections file, the user's own secrets backend, or AIRFLOW_CONN_REDSHIFT."""
+        if self.config.env.get(SECRETS_BACKEND):
+            return f"the secrets backend {self.config.env[SECRETS_BACKEND]} (if it holds one)"
+        if self.config.connections_file and "redshift" in connection_ids(self.config.connections_file):
+            return str(self.config.connections_file)
+        if "AIRFLOW_CONN_REDSHIFT" in self.config.env:
+            return "AIRFLOW_CONN_REDSHIFT"
+        return None
+
+    def ignored_settings(self) -> list[str]:
+        """The user's Airflow settings the stack overrides (said once, when Airflow starts)."""
+        return sorted(k for k in self.config.env if k in STACK_OWNED)
 
     def airflow(self, *args: str, check: bool = True, quiet: bool = True) -> subprocess.CompletedProcess:
         result = subprocess.run(
@@ -312,9 +369,10 @@ class Stack:
         self.api_port = self.config.airflow_port or free_port()
         self.airflow_home.mkdir(parents=True, exist_ok=True)
         # Roles belong to the whole server: they are created on the embedded one, never on yours.
-        steps = [["sparkify.tables", "migrate"]] + ([] if self.config.warehouse_url else [["sparkify.access", "grant"]])
-        say("• creating or migrating the warehouse tables" + ("" if self.config.warehouse_url else
-                                                             ", granting the analysts' and loader's roles"))
+        embedded = not self.config.warehouse_url and not self.redshift_elsewhere()
+        steps = [["sparkify.tables", "migrate"]] + ([["sparkify.access", "grant"]] if embedded else [])
+        say("• creating or migrating the warehouse tables" + (", granting the analysts' and loader's roles"
+                                                             if embedded else ""))
         env = self.airflow_env()
         for step in steps:
             result = subprocess.run(
@@ -330,6 +388,11 @@ class Stack:
 
     def start_airflow(self) -> None:
         say(f"• starting Airflow (api-server on 127.0.0.1:{self.api_port}, scheduler, dag-processor, triggerer)")
+        if self.config.connections_file and SECRETS_BACKEND not in self.config.env:
+            say(f"  connections: {self.config.connections_file} first (Airflow's local-filesystem secrets backend), "
+                "then AIRFLOW_CONN_* variables")
+        for name in self.ignored_settings():
+            say(f"  ignoring {name} from the environment or .env: the local stack sets it")
         commands = {
             "api-server": ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)],
             "scheduler": ["scheduler", "--skip-serve-logs"],
@@ -598,6 +661,19 @@ def redact_url(url: str) -> str:
     return url
 
 
+def connection_ids(path: Path) -> set[str]:
+    """The connection ids a connections file (YAML or JSON, Airflow's local-filesystem format) defines."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise RunnerError(f"{path}: cannot read the connections ({err})") from None
+    if not isinstance(document, dict):
+        raise RunnerError(f"{path}: expected a mapping of connection ids to connections")
+    return set(document)
+
+
 # -- the backfill -------------------------------------------------------------------------------
 
 
@@ -798,16 +874,18 @@ def summarise(stack: Stack) -> Summary:
             log = (stack.airflow_home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
                    / f"attempt={max(try_number, 1)}.log")
             failed.append((f"{interval:%Y-%m-%dT%H:%M}", task_id, task_state, log))
-    import psycopg
-
-    with psycopg.connect(stack.warehouse_url, autocommit=True) as conn:
-        table_rows = {t: conn.execute(f"SELECT COUNT(*) FROM public.{t}").fetchone()[0] for t in STAR_TABLES}
-        quality = dict(conn.execute(
-            "SELECT CASE WHEN passed THEN 'passed' WHEN severity = 'warn' THEN 'warnings' ELSE 'failed' END, "
-            "COUNT(*) FROM public.quality_results WHERE interval_start >= %s AND interval_start < %s GROUP BY 1",
-            (config.start, config.end),
-        ).fetchall())
     env = stack.airflow_env()
+    # Through Airflow's `redshift` connection, as the tasks saw it (connections.yaml or the user's
+    # AIRFLOW_CONN_REDSHIFT may point it elsewhere than the embedded warehouse).
+    counted = subprocess.run(
+        [sys.executable, "-m", "sparkify.tables", "counts", "--conn-id", "redshift",
+         "--start", config.start.isoformat(), "--end", config.end.isoformat()],
+        env=env, capture_output=True, text=True, cwd=config.root,
+    )
+    if counted.returncode != 0:
+        raise RunnerError(f"counting the warehouse's rows failed:\n{counted.stderr[-2000:]}")
+    figures = json.loads(counted.stdout.strip().splitlines()[-1])
+    table_rows, quality = figures["tables"], figures["quality"]
     result = subprocess.run(
         [sys.executable, "-m", "sparkify.analysis", "--conn-id", "redshift"], env=env, capture_output=True,
         text=True, cwd=config.root,
@@ -831,7 +909,11 @@ def print_summary(stack: Stack, summary: Summary, wall: float) -> None:
     say("rows per table: " + ", ".join(f"{t} {n}" for t, n in summary.table_rows.items()))
     say("data-quality results in the window: " + (", ".join(f"{k} {v}" for k, v in sorted(summary.quality.items()))
                                                    or "none recorded"))
-    say(f"warehouse: {redact_url(stack.warehouse_url)}   (psql '{redact_url(stack.warehouse_url)}')")
+    elsewhere = stack.redshift_elsewhere()
+    if elsewhere:
+        say(f"warehouse: the `redshift` connection of {elsewhere}")
+    else:
+        say(f"warehouse: {redact_url(stack.warehouse_url)}   (psql '{redact_url(stack.warehouse_url)}')")
     say("")
     say(summary.analysis.rstrip())
 
