@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)/plugins
 
-.PHONY: install run up down clean test lint bench lock tables analysis
+.PHONY: install run up down clean test lint bench lock tables analysis airflow
 
 install: $(STAMP)
 
@@ -33,6 +33,10 @@ up: install
 
 down: install
 	$(PY) -m sparkify.local.runner down
+
+# make airflow ARGS="dags list": any Airflow CLI command against the stack `make up` runs.
+airflow: install
+	@$(PY) -m sparkify.local.runner airflow $(ARGS)
 
 # Stops what `make up` left running, then removes STATE_DIR (from the environment or .env; default .state).
 clean:

@@ -36,7 +36,6 @@ class Defaults:
     aws_conn_id: str = _env("SPARKIFY_AWS_CONN_ID", "aws")
     song_listing_period_hours: float = float(_env("SPARKIFY_SONG_LISTING_PERIOD_HOURS", "24"))
     events_grace_hours: float = float(_env("SPARKIFY_EVENTS_GRACE_HOURS", "6"))
-    songplay_match_warn_below: float = float(_env("SPARKIFY_SONGPLAY_MATCH_WARN_BELOW", "0.01"))
     # How many earlier days' files each run checks for late changes (one HEAD request per day).
     late_data_days: int = int(_env("SPARKIFY_LATE_DATA_DAYS", "1"))
     # Staged event files (rows, per-hour counts, manifest entries) are removed this many days

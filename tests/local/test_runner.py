@@ -462,6 +462,13 @@ def test_daily_then_window_runs_load_the_window_as_the_contract_says(pg_server):
     assert "2 run(s) of the window already succeeded and are kept (REPROCESS=failed)" in again.output
 
 
+def test_airflow_command_with_nothing_up():
+    state = new_state_dir("cli")
+    runner = run_runner("airflow", runner_env(state), timeout=60)  # no ARGS: the stack check comes first
+    assert runner.process.returncode == 2, runner.output
+    assert f"no stack is up on this state folder ({state}): start it with `make up`" in runner.output
+
+
 def test_down_with_nothing_up():
     state = new_state_dir("down")
     runner = run_runner("down", runner_env(state), timeout=60)
@@ -614,6 +621,16 @@ def test_ui_shows_backfilled_window(stack_up, chromium, tmp_path):
     # A second `up` on the same state folder refuses, naming `make down`.
     again = run_runner("up", up.runner.env, timeout=120)
     assert again.process.returncode == 2 and "`make down` stops it" in again.output, again.output
+
+    # make airflow ARGS="…": the Airflow CLI against the running stack's metadata database, not SQLite.
+    cli = subprocess.run([sys.executable, "-m", "sparkify.local.runner", "airflow", "dags", "list", "-o", "plain"],
+                         cwd=ROOT, env=up.runner.env, capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stdout[-2000:] + cli.stderr[-2000:]
+    assert DAG_ID in cli.stdout and "sparkify_maintenance" in cli.stdout, cli.stdout
+    config = subprocess.run([sys.executable, "-m", "sparkify.local.runner", "airflow", "config", "get-value",
+                             "database", "sql_alchemy_conn"], cwd=ROOT, env=up.runner.env, capture_output=True,
+                            text=True, timeout=300)
+    assert config.stdout.strip().startswith("postgresql+psycopg://"), config.stdout + config.stderr
 
     # Backfill 2 hours through the REST API, as the UI's Trigger → Backfill does.
     window_start, window_end = datetime(2018, 11, 1, 0), datetime(2018, 11, 1, 2)

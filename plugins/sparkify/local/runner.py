@@ -4,6 +4,7 @@
     python -m sparkify.local.runner up      # make up: leave the stack and the UI running
     python -m sparkify.local.runner down    # make down: stop what `up` started
     python -m sparkify.local.runner clean   # make clean: stop, then remove STATE_DIR
+    python -m sparkify.local.runner airflow dags list   # make airflow ARGS="dags list": against `up`
 
 It starts, on 127.0.0.1 with free ports: a private PostgreSQL (Airflow's metadata and, unless
 WAREHOUSE_URL is given, the warehouse), moto's S3 server, and Airflow's api-server, scheduler,
@@ -1006,7 +1007,7 @@ def command_up(config: Config) -> int:
         + ("" if config.source else " (demo data: the days of the window and the last day)"))
     say(f"logs:       {stack.logs}   state: {config.state}")
     say("The DAG is unpaused on its hourly schedule; backfill from the UI (Trigger → Backfill) or with")
-    say(f"  AIRFLOW_HOME={stack.airflow_home} ... airflow backfill create --dag-id {DAG_ID} --from-date … --to-date …")
+    say(f'  make airflow ARGS="backfill create --dag-id {DAG_ID} --from-date … --to-date …"')
     say("`make down` stops everything.")
     return 0
 
@@ -1026,6 +1027,23 @@ def command_down(config: Config) -> int:
     path.unlink()
     say("stopped")
     return 0
+
+
+def command_airflow(config: Config, args: list[str]) -> int:
+    """make airflow ARGS="…": any Airflow CLI command against the stack `make up` left running, with its
+    metadata database, connections and settings (not the SQLite a bare `airflow` would use)."""
+    info = running_stack(config)
+    if info is None:
+        raise RunnerError(f"no stack is up on this state folder ({config.state}): start it with `make up`")
+    if not args:
+        raise RunnerError('give the command in ARGS, for example: make airflow ARGS="dags list"')
+    stack = Stack(config)
+    stack.metadata_url, stack.warehouse_url = info["metadata_url"], info["warehouse_url"]
+    stack.api_port = info["api_port"]
+    stack.moto = MotoServer(int(info["moto_endpoint"].rsplit(":", 1)[1]))
+    env = stack.airflow_env()
+    sys.stdout.flush()
+    return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, cwd=config.root).returncode
 
 
 def command_clean(config: Config) -> int:
@@ -1049,11 +1067,14 @@ def command_clean(config: Config) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sparkify.local.runner", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["run", "up", "down", "clean"])
+    parser.add_argument("command", choices=["run", "up", "down", "clean", "airflow"])
+    parser.add_argument("args", nargs=argparse.REMAINDER, help="airflow: the Airflow CLI command and its arguments")
     args = parser.parse_args(argv)
     root = settings.PROJECT_ROOT
     try:
         config = Config.load(root)
+        if args.command == "airflow":
+            return command_airflow(config, args.args)
         handler = {"run": command_run, "up": command_up, "down": command_down, "clean": command_clean}[args.command]
         return handler(config)
     except RunnerError as err:
