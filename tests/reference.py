@@ -1,6 +1,8 @@
 """What the star schema must hold, computed in plain Python from the raw files.
 
-An independent reading of ``data-contract.md`` for the tests: no SQL and no pipeline code
+An independent reading of the data contract (the semantics listed in the README, "What it
+builds", which the project's contract document, kept outside this repository, defines) for the
+tests: no SQL and no pipeline code
 (``sparkify.jsonload`` included), so that a bug in the pipeline cannot hide in its own oracle.
 Given the event logs of a window and all song files, :func:`expected_tables` returns the exact
 rows of ``songplays``, ``users``, ``songs``, ``artists`` and ``time`` after the hourly loads of
