@@ -209,7 +209,7 @@ _CONTEXTS: dict[str, dict] = {
 }
 # Only ever run on one dialect: the bulk-load statement of each.
 _DIALECT_ONLY = {"stage/copy_redshift.sql": "redshift", "stage/copy_postgres.sql": "postgres"}
-# Not portable (data-contract.md, "SQL dialect"): must not appear in any statement.
+# Not portable to Redshift (the data contract's "SQL dialect" rule): must not appear in any statement.
 _NOT_PORTABLE = re.compile(
     r"\bDISTINCT\s+ON\b|\bON\s+CONFLICT\b|\bRETURNING\b|\bSERIAL\b|\bdayofweek\b", re.IGNORECASE
 )

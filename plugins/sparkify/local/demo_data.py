@@ -8,7 +8,7 @@ Layout (keys relative to the bucket root)::
 
 The bytes follow the real files: keys in alphabetical order, compact separators, pure ASCII with
 non-ASCII written as ``\\uXXXX`` and ``/`` written as ``\\/``. The data exercises every quirk the
-data contract (``docs/data-contract.md``) lists: ``userId`` always a string (``""`` when logged out,
+data contract (README, "What it builds") lists: ``userId`` always a string (``""`` when logged out,
 with name, gender, location, agent and registration null), epoch-millisecond ``ts`` and float
 ``registration``, ``song``/``artist``/``length`` null off ``NextSong``, titles / artist names /
 locations that are JSON numbers, null coordinates, year 0, artists with several names, titles with
