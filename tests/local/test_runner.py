@@ -351,6 +351,64 @@ def test_second_run_keeps_the_window(session, repeated):
     assert_nothing_left(session.state, runner)
 
 
+@pytest.mark.scheduler
+def test_a_killed_scheduler_is_reported_and_leaves_nothing_running(pg_server):
+    """The scheduler SIGKILLed in the middle of `make run`'s backfill: the runner says so, closes what
+    it left, and stops every process of every group it started, the dead scheduler's LocalExecutor
+    workers (orphaned in its process group) included."""
+    state = new_state_dir("crash")
+    runner = Runner("run", runner_env(state, WAREHOUSE_URL=create_database(pg_server).url,
+                                      END=f"{INTERRUPTED_END:%Y-%m-%dT%H:%M}", MAX_ACTIVE_RUNS="1")).start()
+    try:
+        runner.wait_for(r"runs \d+/\d+ done .*running: 2018", timeout=RUN_TIMEOUT)
+        marker = str(state)
+        scheduler = next(p for p in psutil.process_iter(["cmdline"])
+                         if "scheduler" in (p.info["cmdline"] or []) and marker_of(p) == marker)
+        deadline = time.monotonic() + 120
+        while not scheduler.children() and time.monotonic() < deadline:  # its LocalExecutor workers
+            time.sleep(0.2)
+        workers = scheduler.children()
+        assert workers, "the scheduler started no worker"
+        scheduler.kill()
+    finally:
+        code = runner.wait(timeout=300)
+    assert code == 2, runner.tail()
+    assert "error: Airflow's scheduler stopped (code -9)" in runner.output, runner.tail()
+    assert "closed backfill" in runner.output and "marked failed" in runner.output, runner.tail()
+    assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE], "orphaned workers"
+    assert_nothing_left(state, runner)
+
+
+def test_stop_groups_stops_the_group_of_a_dead_leader():
+    """What a SIGKILLed leader leaves in its process group (a child that ignores SIGTERM, as Airflow's
+    LocalExecutor workers do) is still stopped."""
+    from sparkify.local.runner import stop_groups
+
+    code = ("import os, signal, sys, time\n"
+            "if os.fork() == 0:\n"
+            "    signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "    print(os.getpid(), flush=True)\n"
+            "    time.sleep(600)\n"
+            "time.sleep(600)\n")
+    leader = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    child = psutil.Process(int(leader.stdout.readline()))
+    leader.kill()
+    leader.wait()  # reaped: the leader's pid is gone, its group is not
+    assert child.is_running() and os.getpgid(child.pid) == leader.pid
+    stop_groups([leader.pid], timeout=3, group_after=1)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        child.wait(5)
+    assert not child.is_running(), "the dead leader's child is still running"
+
+
+def marker_of(proc: psutil.Process) -> str | None:
+    try:
+        return proc.environ().get("STATE_DIR")
+    except psutil.Error:
+        return None
+
+
 # -- failure paths --------------------------------------------------------------------------------------
 
 

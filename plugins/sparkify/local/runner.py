@@ -17,6 +17,7 @@ own backfill, waits for the runs and prints a summary. Settings: environment var
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -554,8 +555,17 @@ def stop_groups(pids: list[int], timeout: float = 20, group_after: float = 2) ->
     import psutil
 
     tracked: dict[int, psutil.Process] = {}
+    groups = set(pids)
 
     def track() -> None:
+        # Every member of the groups, whether or not its leader is alive (a SIGKILLed scheduler's
+        # LocalExecutor workers stay in its group, orphaned), and every descendant of what is tracked.
+        for proc in psutil.process_iter():
+            try:
+                if proc.pid != os.getpid() and os.getpgid(proc.pid) in groups:
+                    tracked.setdefault(proc.pid, proc)
+            except (psutil.Error, ProcessLookupError, PermissionError):
+                pass
         for proc in [*tracked.values()]:
             try:
                 for child in proc.children(recursive=True):
@@ -590,7 +600,9 @@ def stop_groups(pids: list[int], timeout: float = 20, group_after: float = 2) ->
         try:
             os.kill(pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
-            pass
+            # The leader is gone: what is left of its group gets the SIGTERM at once.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGTERM)
     started = time.monotonic()
     grouped = False
     while time.monotonic() - started < timeout:
