@@ -180,7 +180,7 @@ _CONTEXTS: dict[str, dict] = {
     "quality/column_check.sql": {"schema": "public", "table": "songplays", "scope_column": "start_time",
                                  "expression": "SUM(CASE WHEN songplay_id IS NULL THEN 1 ELSE 0 END) AS null_check"},
     "quality/table_check.sql": {"schema": "public", "table": "users", "scope_column": None,
-                                "check_statement": "COUNT(*) >= 0"},
+                                "check_statement": "level IN ('free', 'paid')"},
     "quality/record_results.sql": {"schema": "public", "count": 2},
     "stage/add_listing.sql": {"count": 2},
     "stage/todo.sql": {"schema": "public", "limit": 2000},

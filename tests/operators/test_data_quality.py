@@ -15,7 +15,7 @@ from sparkify.operators import (
     LoadFactOperator,
     StageToRedshiftOperator,
 )
-from sparkify.quality import load_checks
+from sparkify.quality import Check, load_checks
 
 from . import EVENTS_KEY, JSONPATHS_KEY, at, make_context, put_sources
 
@@ -230,6 +230,37 @@ def test_checks_passed_as_objects_and_their_results(db):
     _, _, outcome = run_checks(10, checks=[check])
     assert outcome == {"checks": 1, "failed": 0, "warnings": 0}
     assert results(db)["songplays_from_user_20"][:6] == ("songplays", "user_id", "warn", "0", "<= 0", True)
+
+
+def row_check(statement: str) -> Check:
+    """A table check of songplays (scoped to the run's interval), as checks.yaml declares one."""
+    return Check("songplays_row_check", "songplays", "table_check", "quality/table_check.sql", {"equal_to": 1},
+                 "error", None, {"check_statement": statement, "table": "songplays", "scope_column": "start_time"})
+
+
+def test_a_row_level_check_statement_is_evaluated_on_every_row(db):
+    """As common-sql's SQLTableCheckOperator: one bad row among many fails the check, whichever row
+    it is (the old reading looked at the first row only)."""
+    rows = db.query("SELECT songplay_id FROM songplays WHERE start_time >= '2018-11-04 10:00' "
+                    "AND start_time < '2018-11-04 11:00' ORDER BY songplay_id")
+    assert len(rows) > 1
+    _, _, outcome = run_checks(10, checks=[row_check("session_id > 0")])
+    assert outcome["failed"] == 0
+    with db.connect() as conn:  # the last row, not the first: a reader of one row would miss it
+        conn.execute("UPDATE songplays SET session_id = -1 WHERE songplay_id = %s", (rows[-1][0],))
+    with pytest.raises(AirflowFailException, match=r"songplays_row_check \[error\] on songplays: actual 0, "
+                                                   r"expected = 1"):
+        run_checks(10, run_id="one_bad_row", checks=[row_check("session_id > 0")])
+
+
+def test_a_row_level_check_passes_on_an_empty_interval(db):
+    """Hour 12 holds no songplay: nothing violates the statement (common-sql's MIN over no rows is
+    NULL, a failure; a quiet hour is normal here)."""
+    assert db.scalar("SELECT COUNT(*) FROM songplays WHERE start_time >= '2018-11-04 12:00' "
+                     "AND start_time < '2018-11-04 13:00'") == 0
+    _, _, outcome = run_checks(12, run_id="empty", checks=[row_check("session_id > 0")])
+    assert outcome["failed"] == 0
+    assert results(db, "empty")["songplays_row_check"][3:6] == ("1", "= 1", True)
 
 
 BAD_FILES = {
