@@ -38,6 +38,7 @@ _JSON_FORMATS = ("auto", "auto ignorecase")
 _STREAM_ALONE_BYTES = 8 << 20  # objects larger than this are streamed one at a time
 _OBJECTS_PER_INSERT = 500
 _OBJECTS_PER_CHUNK = 2000  # objects read from the listing and copied at a time
+_CHANGED_KEPT = 1000  # changed objects' keys kept for the result (a day's events file is one object)
 
 
 class SourceNotReady(AirflowException):
@@ -173,11 +174,13 @@ class StageToRedshiftOperator(BaseOperator):
                         "list_calls": s3.list_calls, "peak_rss_mb": _peak_rss_mb()}
             tx.run_file("stage/create_batch.sql", schema=self.schema, table=self.table)
             copy = self._postgres_copier(tx, s3) if tx.dialect == POSTGRES else self._redshift_copier(tx, s3, context)
-            staged, total, changed = 0, 0, []
+            staged, total, changed, changed_count = 0, 0, [], 0
             while chunk:
                 objects = [S3Object(key, etag, int(size)) for key, etag, size, _ in chunk]
-                # Objects staged before under another ETag or size changed since.
-                changed += [key for key, _, _, before in chunk if before]
+                # Objects staged before under another ETag or size changed since (their keys are kept
+                # for the refresh and the result, up to a bound: a prefix may hold 100,000 of them).
+                changed_count += sum(1 for *_, before in chunk if before)
+                changed += [key for key, _, _, before in chunk if before][: _CHANGED_KEPT - len(changed)]
                 rows = copy(objects)
                 total += sum(n for n in rows.values() if n is not None) if tx.dialect == POSTGRES else rows.pop("")
                 self._record_objects(tx, objects, rows)
@@ -211,7 +214,7 @@ class StageToRedshiftOperator(BaseOperator):
         self.log.info("Staged %d row(s) from %d object(s) into %s.%s", total, staged, self.schema, self.table)
         if changed:
             self.log.info("Changed since last staged: %s%s", ", ".join(changed[:20])
-                          + (f" and {len(changed) - 20} more" if len(changed) > 20 else ""),
+                          + (f" and {changed_count - 20} more" if changed_count > 20 else ""),
                           f"; the loads refresh [{refresh_range[0]}, {refresh_range[1]})" if refresh_range else "")
         return {"listed": bool(self.s3_prefix), "staged_objects": staged, "rows": total,
                 "fetched_objects": s3.get_calls, "list_calls": s3.list_calls, "changed_objects": changed,
