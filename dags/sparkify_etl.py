@@ -9,7 +9,8 @@ docs/backfills.md). A wide run leaves every table as the hourly runs of its hour
 1. **Stage_events** copies the daily log file of every UTC day the interval touches,
    `s3://<bucket>/<log_prefix>/<yyyy>/<mm>/<yyyy-mm-dd>-events.json`, into `staging_events`,
    unless the load manifest already holds it unchanged (same ETag and size). A missing or empty
-   file is retried while the interval ended less than `events_grace_hours` ago, then fails.
+   file is waited for (deferred: no worker slot held) until `events_grace_hours` after the
+   interval's end, then the task fails once and alerts.
 2. **Stage_songs** copies new or changed objects under `s3://<bucket>/<song_prefix>/` into
    `staging_songs`. The prefix is listed at most once every `song_listing_period_hours`.
 3. **Load_songplays_fact_table** replaces the songplays of the interval.
@@ -110,7 +111,7 @@ with DAG(
         ),
         "events_grace_hours": Param(
             DEFAULTS.events_grace_hours, type="number", minimum=0,
-            description="How long after its interval a missing daily log file is waited for",
+            description="How long after its interval a missing daily log file is waited for (deferred)",
         ),
     },
 ) as dag:

@@ -38,11 +38,11 @@ import psycopg
 import pytest
 from tests.helpers import load_dag
 
-from conftest import ROOT, SCRATCH, Database, aws_connection, create_database
+from conftest import ROOT, SCRATCH, Database, aws_connection, create_bucket, create_database, real_data
 from sparkify.local import runner
 from sparkify.warehouse import render, split
 
-from .conftest import DAY, Etl, assert_matches, checksums, original_day, patched_for_dag_test, say, short
+from .conftest import DAY, EVENTS_KEY, Etl, assert_matches, checksums, original_day, patched_for_dag_test, say, short
 
 DAG_ID = "sparkify_etl"
 WINDOW = (DAY.replace(hour=6), DAY.replace(hour=10))  # [start, end): four busy hours, users 16 and 49 go paid
@@ -189,7 +189,8 @@ def overlapping(spans: list[tuple[str, str, datetime, datetime]]) -> list[tuple[
 @pytest.fixture(scope="module")
 def scheduler(pg_server, moto_server, real_songs_warehouse_template) -> Iterator[Scheduler]:
     template, bucket, _ = real_songs_warehouse_template
-    warehouses = {name: create_database(pg_server, template=template) for name in ("wh1", "wh2", "wh3", "wh4")}
+    warehouses = {name: create_database(pg_server, template=template)
+                  for name in ("wh1", "wh2", "wh3", "wh4", "wh5", "wh6")}
     state = Path(tempfile.mkdtemp(prefix="backfill-stack-", dir=SCRATCH))
     state.chmod(0o755)
     config = runner.Config.load(ROOT, {
@@ -328,6 +329,64 @@ def test_a_run_over_a_manual_interval_through_the_rest_api_beside_overlapping_ho
     assert_matches(scheduler.warehouses["wh4"], expect.tables(original_day(), *wide), "wide run beside hourly runs")
     say(f"manual-interval run [{wide[0]:%H:%M}, {wide[1]:%H:%M}) through POST /api/v2/dags/{DAG_ID}/dagRuns beside "
         f"{hourly.runs} hourly runs: tables equal the reference")
+
+
+# -- a missing daily file, waited for --------------------------------------------------------------------
+
+
+@pytest.mark.scheduler
+def test_a_missing_daily_file_is_waited_for_then_loaded_or_failed_at_the_deadline(
+    scheduler, real_songs_warehouse_template
+):
+    """Two runs of the last whole hour, each with its own bucket holding no daily file yet, and a grace
+    that ends about 90 s from now. Stage_events defers (no worker slot held) and looks again. In one
+    bucket the file arrives during the wait: the run succeeds. In the other it never does: the run
+    fails at the deadline, on Stage_events' first try, with one alert."""
+    from sparkify.intervals import manual_logical_date
+
+    endpoint = real_songs_warehouse_template[2]
+    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    start = end - timedelta(hours=1)
+    deadline = datetime.now(UTC) + timedelta(seconds=90)
+    grace = (deadline - end).total_seconds() / 3600
+    key = f"log_data/{start:%Y/%m}/{start:%Y-%m-%d}-events.json"
+    runs = {}
+    for name, warehouse in (("arrives", "wh5"), ("never", "wh6")):
+        bucket = create_bucket(endpoint)
+        bucket.put("log_json_path.json", (real_data() / "log_json_path.json").read_bytes())
+        body = {**runner.manual_run_body(start, end, "window"),
+                "dag_run_id": f"missing_file_{name}__{uuid.uuid4().hex[:6]}",
+                "conf": {"redshift_conn_id": warehouse, "s3_bucket": bucket.name, "events_grace_hours": grace}}
+        assert body["logical_date"] == f"{manual_logical_date(start, end):%Y-%m-%dT%H:%M:%S}Z"
+        runs[name] = (scheduler.stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", body)["dag_run_id"], bucket)
+
+    arrives_id, arrives_bucket = runs["arrives"]
+    assert wait_for_task_state(scheduler, arrives_id, "Stage_events", ("deferred",)) == "deferred"
+    arrives_bucket.put(key, (real_data() / EVENTS_KEY).read_bytes())  # 2018's events: none in this hour
+    wait_for_run(scheduler, arrives_id, timeout=300)
+    (tries,) = scheduler.query("SELECT try_number FROM task_instance WHERE run_id = %s AND task_id = 'Stage_events'",
+                               (arrives_id,))[0]
+    assert tries == 1
+
+    never_id, _ = runs["never"]
+    deadline_row = scheduler.query("SELECT state, try_number, end_date FROM task_instance WHERE run_id = %s "
+                                   "AND task_id = 'Stage_events'", (never_id,))
+    done = time.monotonic() + 300
+    while deadline_row[0][0] not in ("failed", "success") and time.monotonic() < done:
+        time.sleep(1)
+        deadline_row = scheduler.query("SELECT state, try_number, end_date FROM task_instance WHERE run_id = %s "
+                                       "AND task_id = 'Stage_events'", (never_id,))
+    state, tries, ended = deadline_row[0]
+    assert (state, tries) == ("failed", 1), deadline_row
+    assert ended >= deadline - timedelta(seconds=1), (ended, deadline)
+    (run_state,) = scheduler.query("SELECT state FROM dag_run WHERE run_id = %s", (never_id,))[0]
+    assert run_state == "failed"
+    logs = scheduler.stack.airflow_home / "logs" / f"dag_id={DAG_ID}" / f"run_id={never_id}" / "task_id=Stage_events"
+    text = "\n".join(p.read_text() for p in logs.rglob("*.log"))
+    assert text.count(f"SPARKIFY ALERT: {DAG_ID}") == 1, text[-3000:]
+    assert "does not exist, and the run's interval ended more than" in text
+    say(f"missing daily file: deferred, loaded once it arrived ({arrives_id}); failed at the deadline with one "
+        f"alert ({never_id})")
 
 
 # -- a SIGKILLed load ---------------------------------------------------------------------------------------

@@ -6,10 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify.operators import StageToRedshiftOperator
-from sparkify.operators.stage_redshift import SourceNotReady
 
 from . import (
     EVENTS,
@@ -249,14 +248,37 @@ def recent_context(ended_ago: timedelta):
     return make_context(end - timedelta(hours=1))
 
 
-def test_missing_daily_file_is_retried_while_recent(warehouse, bucket):
+def test_missing_daily_file_is_waited_for_while_recent_without_holding_a_worker(warehouse, bucket, capfd):
+    """Within the grace period the task defers (the triggerer waits, no worker slot is held) to look
+    again in 5 minutes, or at the deadline if that comes first; it spends none of its retries."""
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+    from airflow.sdk.exceptions import TaskDeferred
+
     put_sources(bucket, events=[], songs=False)
     bucket.delete(EVENTS_KEY)
-    with pytest.raises(SourceNotReady) as info:
-        stage_events(bucket, grace_hours=6).execute(recent_context(timedelta(hours=1)))
-    assert not isinstance(info.value, AirflowFailException)  # retryable
-    assert isinstance(info.value, AirflowException)
-    assert f"s3://{bucket.name}/{EVENTS_KEY} does not exist yet" in str(info.value)
+    context = recent_context(timedelta(hours=1))
+    before = datetime.now(UTC)
+    capfd.readouterr()
+    with pytest.raises(TaskDeferred) as info:
+        stage_events(bucket, grace_hours=6).execute(context)
+    output = "".join(capfd.readouterr())
+    deferred = info.value
+    assert isinstance(deferred.trigger, DateTimeTrigger) and deferred.method_name == "execute_complete"
+    moment = deferred.trigger.moment
+    assert before + timedelta(minutes=5) <= moment <= datetime.now(UTC) + timedelta(minutes=5)
+    assert f"s3://{bucket.name}/{EVENTS_KEY} does not exist yet; waiting (deferred" in output
+    # Near the deadline, the looks come more often (a twelfth of the time left, at least 1 s).
+    short = recent_context(timedelta(0))
+    with pytest.raises(TaskDeferred) as info:
+        stage_events(bucket, grace_hours=0.001 + (datetime.now(UTC) - short["data_interval_end"]).total_seconds()
+                     / 3600).execute(short)
+    assert info.value.trigger.moment <= datetime.now(UTC) + timedelta(seconds=5)
+    assert snapshot(warehouse)["load_manifest"] == []
+
+    # Resumed once the file is there: it is staged.
+    put_sources(bucket, songs=False)
+    result = stage_events(bucket, grace_hours=6).execute_complete(context, event=None)
+    assert result["staged_objects"] == 1
 
 
 def test_missing_daily_file_fails_after_the_grace_period(warehouse, bucket):
@@ -277,7 +299,9 @@ def test_missing_daily_file_fails_after_the_grace_period(warehouse, bucket):
 def test_empty_daily_file_is_treated_as_missing(warehouse, bucket):
     put_sources(bucket, songs=False)
     bucket.put(EVENTS_KEY, b"")
-    with pytest.raises(SourceNotReady, match="is empty yet"):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    with pytest.raises(TaskDeferred):  # waited for, as a missing one
         stage_events(bucket).execute(recent_context(timedelta(minutes=10)))
     with pytest.raises(AirflowFailException, match=f"s3://{bucket.name}/{EVENTS_KEY} is empty"):
         stage_events(bucket).execute(CONTEXT)

@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -38,11 +38,16 @@ _JSON_FORMATS = ("auto", "auto ignorecase")
 _STREAM_ALONE_BYTES = 8 << 20  # objects larger than this are streamed one at a time
 _OBJECTS_PER_INSERT = 500
 _OBJECTS_PER_CHUNK = 2000  # objects read from the listing and copied at a time
+_POKE_SECONDS = 300.0  # a missing daily file is looked for again this often (more often near the deadline)
 _CHANGED_KEPT = 1000  # changed objects' keys kept for the result (a day's events file is one object)
 
 
 class SourceNotReady(AirflowException):
-    """The run's source object is not there yet; retried until the grace period ends."""
+    """The run's source object is not there yet: waited for until the grace period ends."""
+
+    def __init__(self, message: str, deadline: datetime) -> None:
+        super().__init__(message)
+        self.deadline = deadline
 
 
 class StageToRedshiftOperator(BaseOperator):
@@ -52,8 +57,9 @@ class StageToRedshiftOperator(BaseOperator):
     :param s3_bucket: source bucket.
     :param s3_key: the objects the run needs, e.g. the daily log file of each UTC day its interval
         touches (templated; one key, or several separated by white space, or a list). If one of them
-        does not exist or is empty, the task retries while the run's interval ended less than
-        ``grace_hours`` ago, and fails without retrying after that, naming every missing object.
+        does not exist or is empty, the task defers (no worker slot held) and looks again every
+        5 minutes (more often in the last hour) until ``grace_hours`` after the interval's end, then
+        fails without retrying, naming every missing object.
     :param s3_prefix: all ``*.json`` objects under a prefix, e.g. ``song_data``. The prefix is
         listed at most once every ``listing_period_hours``; between listings the task does nothing.
     :param json_format: ``'auto'``, ``'auto ignorecase'`` or ``s3://bucket/key`` of a JSONPaths file.
@@ -144,7 +150,11 @@ class StageToRedshiftOperator(BaseOperator):
         now = naive_utc(datetime.now(UTC))
 
         if self.s3_key:
-            pages: Iterable[list[S3Object]] = [[*self._required_objects(s3, context), *self._late_objects(s3)]]
+            try:
+                required = self._required_objects(s3, context)
+            except SourceNotReady as not_yet:
+                self._wait_for(not_yet)
+            pages: Iterable[list[S3Object]] = [[*required, *self._late_objects(s3)]]
         elif self._listing_due(wh, now):
             pages = s3.list_pages(self.s3_bucket, self.s3_prefix)
         else:
@@ -270,13 +280,31 @@ class StageToRedshiftOperator(BaseOperator):
         deadline = context["data_interval_end"] + timedelta(hours=self.grace_hours)
         if datetime.now(UTC) < deadline:
             raise SourceNotReady(
-                f"{missing} yet; the task retries until {deadline.isoformat()} "
-                f"({self.grace_hours:g} h after the interval ends), then fails"
+                f"{missing} yet; waiting (deferred, no worker slot held) until {deadline.isoformat()} "
+                f"({self.grace_hours:g} h after the interval ends), then the task fails",
+                deadline,
             )
         raise AirflowFailException(
             f"{missing}, and the run's interval ended more than {self.grace_hours:g} h ago: "
             "the source is missing. Once the file is delivered, clear this run to load it."
         )
+
+    def _wait_for(self, not_yet: SourceNotReady) -> NoReturn:
+        """Defer until the next look (or the deadline), holding no worker slot: the triggerer waits,
+        and the task resumes in :meth:`execute_complete`, which looks again. At the deadline the
+        task fails (and alerts) once; the waiting spends none of its retries."""
+        from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+
+        now = datetime.now(UTC)
+        left = (not_yet.deadline - now).total_seconds()
+        poke = timedelta(seconds=min(_POKE_SECONDS, max(1.0, left / 12)))
+        moment = min(now + poke, not_yet.deadline)
+        self.log.info("%s. Looking again at %s.", not_yet, moment.isoformat())
+        self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_complete")
+
+    def execute_complete(self, context: Context, event: Any = None) -> dict[str, Any]:
+        """Resumed after a wait for a missing file: look again, from the start."""
+        return self.execute(context)
 
     def _late_objects(self, s3: S3) -> list[S3Object]:
         """The earlier days' objects that exist and are not empty (whether they changed is decided
