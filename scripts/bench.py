@@ -1390,7 +1390,9 @@ def report(results: dict[str, Any]) -> tuple[str, str]:
                  f"CPU-s | - | {mo['speedup'].get(name, 1):.1f}x vs hourly | - | "
                  f"{x['succeeded']}/{x['runs']} ok |")
             both(f"     command: {x['command']}")
+            commands.append(x["command"])
         fe = mo["from_empty"]
+        commands.append(fe["get_command"])
         both(f"   one run from an empty warehouse: wall {fe['wall_s']:.1f} s; Stage_songs "
              f"{fe['stage_songs_objects_per_s'] or 0:.0f} objects/s vs GET floor {fe['get_floor_objects_per_s']:.0f} "
              f"objects/s = {mo['stage_songs_ratio'] or 0:.2f}x",
