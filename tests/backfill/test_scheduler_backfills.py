@@ -338,20 +338,21 @@ def test_a_run_over_a_manual_interval_through_the_rest_api_beside_overlapping_ho
 def test_a_missing_daily_file_is_waited_for_then_loaded_or_failed_at_the_deadline(
     scheduler, real_songs_warehouse_template
 ):
-    """Two runs of the last whole hour, each with its own bucket holding no daily file yet, and a grace
+    """Runs of the last two whole hours, each with its own bucket holding no daily file yet, and a grace
     that ends about 90 s from now. Stage_events defers (no worker slot held) and looks again. In one
     bucket the file arrives during the wait: the run succeeds. In the other it never does: the run
     fails at the deadline, on Stage_events' first try, with one alert."""
     from sparkify.intervals import manual_logical_date
 
     endpoint = real_songs_warehouse_template[2]
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    start = end - timedelta(hours=1)
+    last_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     deadline = datetime.now(UTC) + timedelta(seconds=90)
-    grace = (deadline - end).total_seconds() / 3600
-    key = f"log_data/{start:%Y/%m}/{start:%Y-%m-%d}-events.json"
-    runs = {}
-    for name, warehouse in (("arrives", "wh5"), ("never", "wh6")):
+    runs, keys = {}, {}
+    # One run per logical date: the two runs own the last two whole hours.
+    for name, warehouse, end in (("arrives", "wh5", last_hour), ("never", "wh6", last_hour - timedelta(hours=1))):
+        start = end - timedelta(hours=1)
+        grace = (deadline - end).total_seconds() / 3600  # both deadlines: about 90 s from now
+        keys[name] = f"log_data/{start:%Y/%m}/{start:%Y-%m-%d}-events.json"
         bucket = create_bucket(endpoint)
         bucket.put("log_json_path.json", (real_data() / "log_json_path.json").read_bytes())
         body = {**runner.manual_run_body(start, end, "window"),
@@ -362,7 +363,7 @@ def test_a_missing_daily_file_is_waited_for_then_loaded_or_failed_at_the_deadlin
 
     arrives_id, arrives_bucket = runs["arrives"]
     assert wait_for_task_state(scheduler, arrives_id, "Stage_events", ("deferred",)) == "deferred"
-    arrives_bucket.put(key, (real_data() / EVENTS_KEY).read_bytes())  # 2018's events: none in this hour
+    arrives_bucket.put(keys["arrives"], (real_data() / EVENTS_KEY).read_bytes())  # 2018's events: none this hour
     wait_for_run(scheduler, arrives_id, timeout=300)
     (tries,) = scheduler.query("SELECT try_number FROM task_instance WHERE run_id = %s AND task_id = 'Stage_events'",
                                (arrives_id,))[0]
@@ -379,7 +380,10 @@ def test_a_missing_daily_file_is_waited_for_then_loaded_or_failed_at_the_deadlin
     state, tries, ended = deadline_row[0]
     assert (state, tries) == ("failed", 1), deadline_row
     assert ended >= deadline - timedelta(seconds=1), (ended, deadline)
-    (run_state,) = scheduler.query("SELECT state FROM dag_run WHERE run_id = %s", (never_id,))[0]
+    done = time.monotonic() + 120  # the scheduler ends the run once the failure has propagated
+    while (run_state := scheduler.query("SELECT state FROM dag_run WHERE run_id = %s", (never_id,))[0][0]) not in (
+            "failed", "success") and time.monotonic() < done:
+        time.sleep(1)
     assert run_state == "failed"
     logs = scheduler.stack.airflow_home / "logs" / f"dag_id={DAG_ID}" / f"run_id={never_id}" / "task_id=Stage_events"
     text = "\n".join(p.read_text() for p in logs.rglob("*.log"))
