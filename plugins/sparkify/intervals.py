@@ -57,7 +57,7 @@ def check(start: datetime, end: datetime) -> None:
     if start is None or end is None:
         raise IntervalError("the run has no data interval (a manual run needs a logical date or an interval)")
     what = describe(start, end)
-    for moment in (start, end):
+    for moment in (naive_utc(start), naive_utc(end)):  # on the hour in UTC (a +05:30 zone is not)
         if (moment.minute, moment.second, moment.microsecond) != (0, 0, 0):
             raise IntervalError(
                 f"data interval {what} is not a whole number of hours: it must start and end on the hour (UTC)"
