@@ -267,7 +267,8 @@ def test_missing_daily_file_is_waited_for_while_recent_without_holding_a_worker(
     moment = deferred.trigger.moment
     assert before + timedelta(minutes=5) <= moment <= datetime.now(UTC) + timedelta(minutes=5)
     assert f"s3://{bucket.name}/{EVENTS_KEY} does not exist yet; waiting (deferred" in output
-    # Near the deadline, the looks come more often (a twelfth of the time left, at least 1 s).
+    # Near the deadline, the looks come more often (a twelfth of the time left, at least every 30 s),
+    # and the last one is at the deadline itself.
     short = recent_context(timedelta(0))
     with pytest.raises(TaskDeferred) as info:
         stage_events(bucket, grace_hours=0.001 + (datetime.now(UTC) - short["data_interval_end"]).total_seconds()

@@ -39,6 +39,9 @@ _STREAM_ALONE_BYTES = 8 << 20  # objects larger than this are streamed one at a 
 _OBJECTS_PER_INSERT = 500
 _OBJECTS_PER_CHUNK = 2000  # objects read from the listing and copied at a time
 _POKE_SECONDS = 300.0  # a missing daily file is looked for again this often (more often near the deadline)
+# but never more often than this: each look is a task start, and a deferral shorter than a task's own
+# start-up races the triggerer (seen: the server killed a task that resumed while it was still deferring).
+_MIN_POKE_SECONDS = 30.0
 _CHANGED_KEPT = 1000  # changed objects' keys kept for the result (a day's events file is one object)
 
 
@@ -58,7 +61,7 @@ class StageToRedshiftOperator(BaseOperator):
     :param s3_key: the objects the run needs, e.g. the daily log file of each UTC day its interval
         touches (templated; one key, or several separated by white space, or a list). If one of them
         does not exist or is empty, the task defers (no worker slot held) and looks again every
-        5 minutes (more often in the last hour) until ``grace_hours`` after the interval's end, then
+        5 minutes (down to every 30 s in the last hour) until ``grace_hours`` after the interval's end, then
         fails without retrying, naming every missing object.
     :param s3_prefix: all ``*.json`` objects under a prefix, e.g. ``song_data``. The prefix is
         listed at most once every ``listing_period_hours``; between listings the task does nothing.
@@ -297,8 +300,8 @@ class StageToRedshiftOperator(BaseOperator):
 
         now = datetime.now(UTC)
         left = (not_yet.deadline - now).total_seconds()
-        poke = timedelta(seconds=min(_POKE_SECONDS, max(1.0, left / 12)))
-        moment = min(now + poke, not_yet.deadline)
+        poke = timedelta(seconds=min(_POKE_SECONDS, max(_MIN_POKE_SECONDS, left / 12)))
+        moment = min(now + poke, not_yet.deadline)  # the last look is at the deadline itself
         self.log.info("%s. Looking again at %s.", not_yet, moment.isoformat())
         self.defer(trigger=DateTimeTrigger(moment=moment), method_name="execute_complete")
 
