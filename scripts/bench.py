@@ -1027,7 +1027,7 @@ class Bench:
     def manual_runs(self, grain: str) -> dict[str, Any]:
         """The month as runs triggered with a manual data interval (runner.run_intervals, as make run
         GRAIN=…): wall from the first request to the last run's end, CPU, and the runs' task figures."""
-        from sparkify.local.runner import run_intervals
+        from sparkify.local.runner import manual_run_body, run_intervals
 
         stack = self.stack
         config = stack.config
@@ -1036,7 +1036,7 @@ class Bench:
         cpu0, began, wall_clock = stack.cpu(), time.monotonic(), pg_query(stack.metadata_url, "SELECT now()")[0][0]
         run_intervals(stack, poll=0.5)
         cpu1 = stack.cpu()
-        run_ids = [f"manual__{grain}__{a:%Y-%m-%dT%H}--{b:%Y-%m-%dT%H}" for a, b in planned]
+        run_ids = [manual_run_body(a, b, grain)["dag_run_id"] for a, b in planned]
         rows = pg_query(stack.metadata_url,
                         "SELECT state, end_date FROM dag_run WHERE dag_id = %s AND run_id = ANY(%s)", (ETL, run_ids))
         return {
