@@ -6,11 +6,12 @@ The vocabulary and the column-check SQL are common-sql's (``SQLColumnCheckOperat
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sparkify import settings
+from sparkify import settings, tables
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.operators.sql import SQLCheckResult
@@ -44,6 +45,10 @@ class Check:
     severity: str = "error"
     column: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
+    #: What the check checks, in words (for the failure message, the alert and quality_results).
+    description: str = ""
+    #: SQL file giving up to five rows that explain a failure (run only when the check fails), or None.
+    samples: str | None = None
 
     def evaluate(self, actual: Any) -> bool:
         """Compare ``actual`` with the expectation, as common-sql's column checks do."""
@@ -124,6 +129,14 @@ def load_checks(path: Path | str = DEFAULT_CHECKS_FILE) -> list[Check]:
         scope = spec.get("scope_column")
         if scope is not None:
             _identifier(scope, f"{where}.scope_column")
+        known = tables.STAR_TABLES.get(table)
+        key = spec.get("key", list(known.key) if known else [])
+        key = [key] if isinstance(key, str) else list(key or [])
+        for column in key:
+            _identifier(column, f"{where}.key")
+        # Samples go to alerts and logs: they show keys and checked values, never personal columns.
+        columns = [c for c in known.columns if c not in tables.PERSONAL_COLUMNS] if known else []
+        rows_in = f" (rows of the run's interval by {scope})" if scope else " (the whole table)"
         for column, column_checks in (spec.get("columns") or {}).items():
             _identifier(column, f"{where}.columns.{column}")
             for check_type, values in (column_checks or {}).items():
@@ -133,10 +146,21 @@ def load_checks(path: Path | str = DEFAULT_CHECKS_FILE) -> list[Check]:
                         f"{where}.columns.{column}: unknown check {check_type!r} "
                         f"(use {', '.join(_column_checks())})"
                     )
+                values = dict(values) if isinstance(values, dict) else values
+                description = values.pop("description", None) if isinstance(values, dict) else None
                 expect, severity = _expectation(values, f"{where}.columns.{column}.{check_type}")
                 expression = _column_checks()[check_type].format(column=column)
-                checks.append(Check(name, table, check_type, "quality/column_check.sql", expect, severity, column,
-                                    {"expression": expression, "table": table, "scope_column": scope}))
+                if column in key:  # a NULL key says nothing: show the whole row
+                    shown = columns or [column]
+                else:
+                    shown = [*key, column]
+                context = {"expression": expression, "table": table, "scope_column": scope,
+                           "check_type": check_type, "column": column, "shown": shown}
+                checks.append(Check(
+                    name, table, check_type, "quality/column_check.sql", expect, severity, column, context,
+                    description or _COLUMN_WORDS[check_type].format(column=column) + rows_in,
+                    None if check_type == "distinct_check" else "quality/samples/column.sql",
+                ))
         for name, values in (spec.get("table_checks") or {}).items():
             _identifier(name, f"{where}.table_checks")
             statement = (values or {}).get("check_statement")
@@ -144,23 +168,43 @@ def load_checks(path: Path | str = DEFAULT_CHECKS_FILE) -> list[Check]:
                 raise CheckDeclarationError(f"{where}.table_checks.{name}: needs a check_statement")
             severity = (values or {}).get("severity", "error")
             _severity(severity, f"{where}.table_checks.{name}")
-            checks.append(Check(name, table, "table_check", "quality/table_check.sql", {"equal_to": 1}, severity,
-                                None, {"check_statement": statement, "table": table, "scope_column": scope}))
+            named = [c for c in columns if c not in key and re.search(rf"\b{c}\b", statement, re.IGNORECASE)]
+            shown = [*key, *named] if known or key else []
+            checks.append(Check(
+                name, table, "table_check", "quality/table_check.sql", {"equal_to": 1}, severity, None,
+                {"check_statement": statement, "table": table, "scope_column": scope, "shown": shown},
+                (values or {}).get("description") or f"every row satisfies {statement}{rows_in}",
+                "quality/samples/table_check.sql",
+            ))
         for name, values in (spec.get("sql_checks") or {}).items():
             _identifier(name, f"{where}.sql_checks")
             values = dict(values or {})
             template = values.pop("sql", None)
-            if not isinstance(template, str) or not (settings.SQL_DIR / template).is_file():
-                raise CheckDeclarationError(
-                    f"{where}.sql_checks.{name}: sql file {template!r} not found under include/sql"
-                )
+            samples = values.pop("samples", None)
+            description = values.pop("description", None)
+            for what, file in (("sql", template), ("samples", samples)):
+                if (what == "sql" or file is not None) and (
+                        not isinstance(file, str) or not (settings.SQL_DIR / file).is_file()):
+                    raise CheckDeclarationError(
+                        f"{where}.sql_checks.{name}: {what} file {file!r} not found under include/sql"
+                    )
             expect, severity = _expectation(values, f"{where}.sql_checks.{name}")
-            checks.append(Check(name, table, "sql_check", template, expect, severity, values.get("column")))
+            checks.append(Check(name, table, "sql_check", template, expect, severity, values.get("column"), {},
+                                description or f"the query in include/sql/{template}", samples))
     names = [c.name for c in checks]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise CheckDeclarationError(f"{path}: check names must be unique; repeated: {', '.join(duplicates)}")
     return checks
+
+
+_COLUMN_WORDS = {
+    "null_check": "no {column} is NULL",
+    "unique_check": "no two rows share a {column}",
+    "distinct_check": "the number of distinct {column} values",
+    "min": "the smallest {column}",
+    "max": "the largest {column}",
+}
 
 
 def _expectation(values: Any, where: str) -> tuple[dict[str, Any], str]:

@@ -37,6 +37,8 @@ SONGS = Table("songs", ("song_id",), ("song_id", "title", "artist_id", "year", "
 ARTISTS = Table("artists", ("artist_id",), ("artist_id", "name", "location", "latitude", "longitude"))
 TIME = Table("time", ("start_time",), ("start_time", "hour", "day", "week", "month", "year", "weekday"))
 
+#: Columns that may identify a person: never shown in a failed check's samples (they go to alerts).
+PERSONAL_COLUMNS = frozenset({"first_name", "last_name", "location", "user_agent"})
 STAR_TABLES: dict[str, Table] = {t.name: t for t in (SONGPLAYS, USERS, SONGS, ARTISTS, TIME)}
 # Staging columns in the order of the JSON they come from (log_json_path.json for the events).
 STAGING_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -69,14 +71,25 @@ def create_tables(session: warehouse.Session, schema: str) -> list[migrations.Mi
 
 
 def counts(session: warehouse.Session, schema: str, start: str | None, end: str | None) -> dict[str, Any]:
-    """Rows per star table, and the data-quality results recorded for runs in ``[start, end)``."""
+    """Rows per star table, the data-quality results recorded for runs in ``[start, end)`` by outcome,
+    and each failed ``error`` check among them (with its description and offending rows)."""
     rows = {t: session.fetchone(f"SELECT COUNT(*) FROM {schema}.{t}")[0] for t in STAR_TABLES}
     quality = dict(session.fetchall(
         "SELECT CASE WHEN passed THEN 'passed' WHEN severity = 'warn' THEN 'warnings' ELSE 'failed' END, COUNT(*) "
         f"FROM {schema}.quality_results WHERE interval_start >= %(start)s AND interval_start < %(end)s GROUP BY 1",
         {"start": start, "end": end},
     )) if start and end else {}
-    return {"tables": rows, "quality": quality}
+    failures = [
+        {"run_id": r[0], "checked_at": r[1].isoformat(), "check": r[2], "table": r[3], "column": r[4],
+         "actual": r[5], "expected": r[6], "description": r[7], "samples": r[8]}
+        for r in session.fetchall(
+            "SELECT run_id, checked_at, check_name, table_name, column_name, actual, expected, description, samples "
+            f"FROM {schema}.quality_results WHERE NOT passed AND severity = 'error' "
+            "AND interval_start >= %(start)s AND interval_start < %(end)s ORDER BY checked_at, check_name",
+            {"start": start, "end": end},
+        )
+    ] if start and end else []
+    return {"tables": rows, "quality": quality, "failures": failures}
 
 
 def main(argv: list[str] | None = None) -> int:

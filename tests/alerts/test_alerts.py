@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -97,6 +98,9 @@ def test_failing_check_fails_at_once_and_alerts_every_channel(
     assert "Failed task: Run_data_quality_checks (try 1)" in text
     assert "data-quality check(s) failed:" in text
     assert "[error] on songplays.user_id: actual 1, expected = 0" in text
+    # what the check checks, in words, and the offending row: its key and the NULL user_id
+    assert "        checks: no user_id is NULL (rows of the run's interval by start_time)" in text
+    assert re.search(r"\n {8}offending rows \(up to 5\):\n {10}songplay_id='[0-9a-f]+', user_id=NULL\n", text), text
 
     # E-mail, through aiosmtpd, to the connection's recipients.
     assert len(smtp_server.messages) == 1

@@ -520,6 +520,42 @@ def test_daily_then_window_runs_load_the_window_as_the_contract_says(pg_server):
     assert "2 run(s) of the window already succeeded and are kept (REPROCESS=failed)" in again.output
 
 
+@pytest.mark.scheduler
+def test_a_failed_check_is_explained_in_the_summary(pg_server, tmp_path):
+    """One NextSong event whose level is `gold`: the run fails, and `make run`'s summary says which
+    check failed, what it checks, actual and expected, and the offending row (key and value)."""
+    from sparkify.local import demo_data
+
+    source = tmp_path / "source"
+    source.mkdir()
+    source.chmod(0o755)
+    demo_data.generate(source, START.date(), START.date() + timedelta(days=1))
+    log = source / demo_data.log_key(START.date())
+    events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    first = min((e for e in events if e["page"] == "NextSong" and e["userId"]), key=lambda e: e["ts"])
+    assert first["ts"] < (START + timedelta(hours=1) - datetime(1970, 1, 1)).total_seconds() * 1000
+    first["level"] = "gold"
+    log.write_text("".join(json.dumps(e) + "\n" for e in events))
+
+    state = new_state_dir("failed-check")
+    url = create_database(pg_server).url
+    result = run_runner("run", runner_env(state, SOURCE=str(source), GRAIN="window", WAREHOUSE_URL=url,
+                                          END=f"{START + timedelta(hours=1):%Y-%m-%dT%H:%M}"), show=True)
+    assert result.process.returncode == 1, result.tail(120)
+    out = result.output
+    assert "runs succeeded: 0   failed: 1" in out, out
+    assert re.search(r"FAILED 2018-11-01T00:00  Run_data_quality_checks \(failed\)  log: \S+attempt=1\.log", out)
+    (songplay_id,) = query(url, "SELECT songplay_id FROM songplays WHERE level = 'gold'")[0]
+    lines = [re.sub(r"^\[ *[\d.]+s\] ", "", line) for line in result.lines]
+    start = lines.index("    songplays_level_accepted on songplays: actual 0, expected = 1")
+    assert lines[start + 1: start + 4] == [
+        "      checks: every row satisfies level IN ('free', 'paid') (rows of the run's interval by start_time)",
+        "      offending rows (up to 5):",
+        f"        songplay_id='{songplay_id}', level='gold'",
+    ], out
+    assert_nothing_left(state, result)
+
+
 def test_airflow_command_with_nothing_up():
     state = new_state_dir("cli")
     runner = run_runner("airflow", runner_env(state), timeout=60)  # no ARGS: the stack check comes first

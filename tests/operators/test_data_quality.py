@@ -108,7 +108,8 @@ def test_a_quiet_hour_without_its_daily_file_fails(db):
     with pytest.raises(AirflowFailException) as info:
         run_checks(12, run_id="missing")
     assert str(info.value).splitlines()[1:] == [
-        f"  - events_source_staged [error] on load_manifest: actual 1, expected = 0 (not staged: {EVENTS_KEY})"]
+        f"  - events_source_staged [error] on load_manifest: actual 1, expected = 0 (not staged: {EVENTS_KEY})",
+        "      checks: every daily event file the interval needs was staged (files missing from the load manifest)"]
 
 
 def test_a_wide_interval_needs_every_daily_file_it_touches(db):
@@ -187,6 +188,8 @@ def test_a_broken_table_fails_naming_check_table_column_actual_and_expected(db, 
     assert header.endswith("data-quality check(s) failed:")
     listed = {}
     for text in lines:
+        if text.startswith("      "):  # what the check checks and its offending rows, under its line
+            continue
         match = LINE.match(text)
         assert match, f"not a check line: {text!r}"
         listed[match["name"]] = match.groupdict()
@@ -214,8 +217,10 @@ def test_a_failing_warn_check_does_not_fail_the_task(db):
 
     assert outcome == {"checks": CHECK_COUNT, "failed": 0, "warnings": 1}
     (warning,) = context["ti"].xcom["warnings"]
-    assert warning.startswith("songplays_matched_song_share [warn] on songplays: actual 0")
-    assert warning.endswith("expected >= 0.01")
+    first, *more = warning.splitlines()
+    assert first.startswith("songplays_matched_song_share [warn] on songplays: actual 0")
+    assert first.endswith("expected >= 0.01")
+    assert more == ["      checks: the share of all songplays matched to a song"]
     recorded = results(db)
     share = recorded["songplays_matched_song_share"]
     assert share[2] == "warn" and share[5] is False
@@ -296,3 +301,102 @@ def test_a_missing_checks_file_is_named(db, tmp_path):
     path = tmp_path / "nowhere.yaml"
     with pytest.raises(AirflowFailException, match=f"{path}: cannot read the checks"):
         run_checks(10, checks_file=str(path))
+
+
+def recorded_samples(db, run_id: str = "dq_run") -> dict[str, tuple]:
+    return {r[0]: (r[1], r[2]) for r in db.query(
+        "SELECT check_name, description, samples FROM quality_results WHERE run_id = %s", (run_id,))}
+
+
+def failure_block(message: str, name: str) -> list[str]:
+    """The lines of ``name``'s entry in a failure message: its line, then the indented ones under it."""
+    lines = message.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"  - {name} "))
+    block = [lines[start]]
+    for line in lines[start + 1:]:
+        if not line.startswith("      "):
+            break
+        block.append(line)
+    return block
+
+
+def break_and_check(db, statements: list[str]) -> str:
+    with db.connect() as conn:
+        for statement in statements:
+            conn.execute(statement)
+    with pytest.raises(AirflowFailException) as info:
+        run_checks(10)
+    return str(info.value)
+
+
+def test_every_result_is_recorded_with_what_it_checks_and_samples_only_when_it_failed(db):
+    run_checks(10)
+    recorded = recorded_samples(db)
+    assert len(recorded) == CHECK_COUNT
+    assert all(description for description, _ in recorded.values()), recorded
+    assert all(samples is None for _, samples in recorded.values()), "samples are kept for failed checks only"
+    assert recorded["songplays_level_accepted"][0] == (
+        "every row satisfies level IN ('free', 'paid') (rows of the run's interval by start_time)")
+    assert recorded["users_user_id_null_check"][0] == "no user_id is NULL (the whole table)"
+
+
+def test_a_failed_table_check_shows_its_offending_rows(db):
+    gold = [r[0] for r in db.query(
+        "SELECT songplay_id FROM songplays WHERE user_id = 20 AND start_time >= '2018-11-04 10:00' "
+        "AND start_time < '2018-11-04 11:00' ORDER BY songplay_id")]
+    assert gold
+    message = break_and_check(db, ["UPDATE songplays SET level = 'gold' WHERE user_id = 20"])
+    rows = [f"songplay_id='{songplay_id}', level='gold'" for songplay_id in gold]
+    assert failure_block(message, "songplays_level_accepted") == [
+        "  - songplays_level_accepted [error] on songplays: actual 0, expected = 1",
+        "      checks: every row satisfies level IN ('free', 'paid') (rows of the run's interval by start_time)",
+        "      offending rows (up to 5):",
+        *(f"        {row}" for row in rows),
+    ]
+    description, samples = recorded_samples(db)["songplays_level_accepted"]
+    assert samples.splitlines() == rows
+
+
+def test_at_most_five_offending_rows_are_kept_the_first_by_key(db):
+    message = break_and_check(db, [
+        "INSERT INTO users (user_id, first_name, last_name, gender, level, last_event_ts) "
+        "SELECT 900 + n, 'Ann', 'Secret', 'F', 'gold', 0 FROM generate_series(1, 7) AS n"])
+    expected = [f"user_id={900 + n}, level='gold'" for n in range(1, 6)]
+    assert recorded_samples(db)["users_level_accepted"][1].splitlines() == expected
+    block = failure_block(message, "users_level_accepted")
+    assert block[3:] == [f"        {row}" for row in expected]
+    assert "Secret" not in message and "Ann" not in message  # personal columns are never shown
+
+
+@pytest.mark.parametrize(("case", "name", "samples"), [
+    ("duplicate_user_key", "users_user_id_unique_check", ["user_id=10, rows_holding_it=2"]),
+    ("null_artist_key", "artists_artist_id_null_check",
+     ["artist_id=NULL, name='nobody', latitude=NULL, longitude=NULL"]),
+    ("source_count_differs", "songplays_match_source_counts", None),
+    ("orphan_songplay_user", "songplays_user_in_users", None),
+    ("null_songplay_user", "songplays_user_id_null_check", None),
+])
+def test_each_kind_of_check_gives_its_own_samples(db, case, name, samples):
+    if samples is None:  # rows whose content the loaded data decides: read it before breaking it
+        hour10 = "start_time >= '2018-11-04 10:00' AND start_time < '2018-11-04 11:00'"
+        if case == "source_count_differs":
+            n = db.scalar(f"SELECT COUNT(*) FROM songplays WHERE {hour10}")
+            samples = [f"hour_start=2018-11-04 10:00:00, songplays={n}, next_song_events_read={n + 2}"]
+        elif case == "orphan_songplay_user":
+            samples = [f"songplay_id='{i}', user_id=20" for (i,) in db.query(
+                f"SELECT songplay_id FROM songplays WHERE user_id = 20 AND {hour10} ORDER BY 1")]
+        else:
+            samples = [f"songplay_id='{i}', user_id=NULL" for (i,) in db.query(
+                f"SELECT songplay_id FROM songplays WHERE song_id IS NULL AND {hour10} ORDER BY 1")]
+    message = break_and_check(db, FAILURES[case][0])
+    assert recorded_samples(db)[name][1].splitlines() == samples
+    assert failure_block(message, name)[3:] == [f"        {row}" for row in samples]
+
+
+def test_samples_are_cut_to_the_column_width_in_bytes():
+    from sparkify.operators.data_quality import _fit
+
+    text = "é" * 3000  # 6,000 bytes
+    cut = _fit(text, 4096)
+    assert len(cut.encode("utf-8")) <= 4096 and cut.endswith("...") and cut.startswith("é" * 2000)
+    assert _fit("short", 4096) == "short"

@@ -851,11 +851,12 @@ def run_intervals(stack: Stack, poll: float = 2.0) -> None:
 @dataclass
 class Summary:
     succeeded: int
-    failed: list[tuple[str, str, str, Path]]  # (interval, task, state, log path)
+    failed: list[tuple[str, str, str, Path, str]]  # (interval, task, state, log path, run id)
     missing: int
     table_rows: dict[str, int]
     quality: dict[str, int]
     analysis: str
+    failed_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # run id -> failed checks
 
 
 def summarise(stack: Stack) -> Summary:
@@ -886,7 +887,7 @@ def summarise(stack: Stack) -> Summary:
                 continue
             log = (stack.airflow_home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
                    / f"attempt={max(try_number, 1)}.log")
-            failed.append((f"{interval:%Y-%m-%dT%H:%M}", task_id, task_state, log))
+            failed.append((f"{interval:%Y-%m-%dT%H:%M}", task_id, task_state, log, run_id))
     env = stack.airflow_env()
     # Through Airflow's `redshift` connection, as the tasks saw it (connections.yaml or the user's
     # AIRFLOW_CONN_REDSHIFT may point it elsewhere than the embedded warehouse).
@@ -899,12 +900,22 @@ def summarise(stack: Stack) -> Summary:
         raise RunnerError(f"counting the warehouse's rows failed:\n{counted.stderr[-2000:]}")
     figures = json.loads(counted.stdout.strip().splitlines()[-1])
     table_rows, quality = figures["tables"], figures["quality"]
+    # The checks that failed in each failed run's last data-quality attempt.
+    failed_runs = {run_id for run_id, state, _ in runs if state != "success"}
+    last = {}
+    for failure in figures.get("failures", []):
+        if failure["run_id"] in failed_runs:
+            last[failure["run_id"]] = max(last.get(failure["run_id"], ""), failure["checked_at"])
+    checks: dict[str, list[dict[str, Any]]] = {}
+    for failure in figures.get("failures", []):
+        if failure["checked_at"] == last.get(failure["run_id"]):
+            checks.setdefault(failure["run_id"], []).append(failure)
     result = subprocess.run(
         [sys.executable, "-m", "sparkify.analysis", "--conn-id", "redshift"], env=env, capture_output=True,
         text=True, cwd=config.root,
     )
     answers = result.stdout if result.returncode == 0 else f"(analysis failed: {result.stderr[-500:]})"
-    return Summary(succeeded, failed, len(planned) - len(runs), table_rows, quality, answers)
+    return Summary(succeeded, failed, len(planned) - len(runs), table_rows, quality, answers, checks)
 
 
 def print_summary(stack: Stack, summary: Summary, wall: float) -> None:
@@ -917,8 +928,18 @@ def print_summary(stack: Stack, summary: Summary, wall: float) -> None:
     say(f"runs succeeded: {summary.succeeded}   failed: {len(set(f[0] for f in summary.failed))}"
         + (f"   not run: {summary.missing}" if summary.missing else ""))
     say(f"wall time: {wall:.1f} s")
-    for interval, task, state, log in summary.failed:
+    for interval, task, state, log, run_id in summary.failed:
         say(f"  FAILED {interval}  {task} ({state})  log: {log}")
+        if task == "Run_data_quality_checks":
+            for check in summary.failed_checks.get(run_id, []):
+                where = check["table"] + (f".{check['column']}" if check["column"] else "")
+                say(f"    {check['check']} on {where}: actual {check['actual']}, expected {check['expected']}")
+                if check["description"]:
+                    say(f"      checks: {check['description']}")
+                if check["samples"]:
+                    say("      offending rows (up to 5):")
+                    for sample in check["samples"].splitlines():
+                        say(f"        {sample}")
     say("rows per table: " + ", ".join(f"{t} {n}" for t, n in summary.table_rows.items()))
     say("data-quality results in the window: " + (", ".join(f"{k} {v}" for k, v in sorted(summary.quality.items()))
                                                    or "none recorded"))

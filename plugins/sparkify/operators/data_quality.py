@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 _RESULTS_PER_INSERT = 200
+#: Offending rows kept and shown per failed check.
+SAMPLES = 5
+_INDENT = "      "
 
 
 class DataQualityOperator(BaseOperator):
@@ -78,6 +81,7 @@ class DataQualityOperator(BaseOperator):
         wh = Warehouse(self.redshift_conn_id)
         outcomes: list[tuple[Check, Any, bool]] = []
         details: dict[str, str] = {}
+        samples: dict[str, list[str]] = {}
         with wh.transaction() as tx:
             for check in checks:
                 rows = tx.fetch_file(check.template, params, schema=self.schema, source_keys=list(key_params),
@@ -87,12 +91,19 @@ class DataQualityOperator(BaseOperator):
                     actual = float(actual)
                 if rows and len(rows[0]) > 1 and rows[0][1] is not None:
                     details[check.name] = str(rows[0][1])
-                outcomes.append((check, actual, check.evaluate(actual)))
-            self._record(tx, outcomes, params, context)
+                passed = check.evaluate(actual)
+                if not passed and check.samples:
+                    # Only for a failed check: the rows that explain it, kept with its result.
+                    found = tx.fetch_file(check.samples, params, schema=self.schema, source_keys=list(key_params),
+                                          **check.context)
+                    names = [d[0] for d in tx.cursor.description]
+                    samples[check.name] = [_sample(names, row) for row in found[:SAMPLES]]
+                outcomes.append((check, actual, passed))
+            self._record(tx, outcomes, samples, params, context)
         self.check_results = [check.result(actual, passed) for check, actual, passed in outcomes]
 
         def describe(check: Check, actual: Any) -> str:
-            return _describe(check, actual) + (f" ({details[check.name]})" if check.name in details else "")
+            return _describe(check, actual, details.get(check.name), samples.get(check.name))
 
         failed = [(c, a) for c, a, ok in outcomes if not ok and c.severity == "error"]
         warned = [(c, a) for c, a, ok in outcomes if not ok and c.severity == "warn"]
@@ -109,7 +120,12 @@ class DataQualityOperator(BaseOperator):
         return {"checks": len(outcomes), "failed": 0, "warnings": len(warned)}
 
     def _record(
-        self, tx: Any, outcomes: list[tuple[Check, Any, bool]], params: dict[str, Any], context: Context
+        self,
+        tx: Any,
+        outcomes: list[tuple[Check, Any, bool]],
+        samples: dict[str, list[str]],
+        params: dict[str, Any],
+        context: Context,
     ) -> None:
         base = {
             "run_id": params["run_id"],
@@ -125,10 +141,41 @@ class DataQualityOperator(BaseOperator):
                 values.update({
                     f"n{i}": check.name, f"t{i}": check.table, f"c{i}": check.column, f"s{i}": check.severity,
                     f"a{i}": None if actual is None else str(actual), f"x{i}": check.expected_text(), f"p{i}": passed,
+                    f"d{i}": _fit(check.description, 1024) or None,
+                    f"e{i}": _fit("\n".join(samples[check.name]), 4096) if check.name in samples else None,
                 })
             tx.run_file("quality/record_results.sql", values, schema=self.schema, count=len(part))
 
 
-def _describe(check: Check, actual: Any) -> str:
+def _describe(check: Check, actual: Any, detail: str | None = None, samples: list[str] | None = None) -> str:
+    """One failed (or warned) check for the error, the alert and the log: the check, its actual and
+    expected values, then, indented, what it checks in words and the rows that explain it."""
     where = check.table + (f".{check.column}" if check.column else "")
-    return f"{check.name} [{check.severity}] on {where}: actual {actual}, expected {check.expected_text()}"
+    lines = [f"{check.name} [{check.severity}] on {where}: actual {actual}, expected {check.expected_text()}"
+             + (f" ({detail})" if detail else "")]
+    if check.description:
+        lines.append(f"{_INDENT}checks: {check.description}")
+    if samples is not None:
+        lines.append(f"{_INDENT}offending rows (up to {SAMPLES}):" + ("" if samples else " none found"))
+        lines += [f"{_INDENT}  {sample}" for sample in samples]
+    return "\n".join(lines)
+
+
+def _sample(names: list[str], row: tuple) -> str:
+    """One offending row as ``column=value, …`` (text quoted, so trailing blanks show)."""
+    def value(v: Any) -> str:
+        if v is None:
+            return "NULL"
+        if isinstance(v, str):
+            return "'" + v.replace("'", "''")[:200] + "'"
+        if isinstance(v, datetime):
+            return v.isoformat(sep=" ")
+        return str(v)
+
+    return ", ".join(f"{name}={value(v)}" for name, v in zip(names, row, strict=False))
+
+
+def _fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` bytes of UTF-8 (Redshift's VARCHAR counts bytes), on a character boundary."""
+    data = text.encode("utf-8")
+    return text if len(data) <= width else data[: width - 3].decode("utf-8", "ignore") + "..."
