@@ -110,7 +110,7 @@ GOALS = {
     "backfill": "pipeline wall <= 1.25x the floor's",
     "staging": "pipeline objects/s >= 0.8x the floor's",
     "incremental": "0 objects fetched when everything is staged",
-    "memory": "peak RSS flat with size (largest within 10% of smallest) and under 300 MB",
+    "memory": "peak RSS flat with size (largest within 10% of smallest) and under 200 MB",
     "month": "one run >= 50x faster than 720 hourly runs, 30 daily runs >= 20x, first-time Stage_songs >= 0.8x GET",
 }
 
@@ -193,10 +193,6 @@ def pg_execute(url: str, *statements: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         for statement in statements:
             conn.execute(statement)
-
-
-def rss_mb(kilobytes: int) -> float:
-    return kilobytes / 1024
 
 
 def process_cpu(pid: int | None) -> float:
@@ -468,6 +464,7 @@ def driver_stage(argv: list[str]) -> int:
 
     logging.basicConfig(level=logging.WARNING)
     from sparkify.operators import StageToRedshiftOperator
+    from sparkify.resources import peak_rss_mb
 
     op = StageToRedshiftOperator(
         task_id="Stage_songs" if args.prefix else "Stage_events", table=args.table, s3_bucket=args.bucket,
@@ -486,7 +483,7 @@ def driver_stage(argv: list[str]) -> int:
     usage1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (usage1.ru_utime + usage1.ru_stime) - (usage0.ru_utime + usage0.ru_stime)
     print(json.dumps({"result": result, "wall": wall, "cpu": cpu, "baseline_rss_mb": baseline,
-                      "peak_rss_mb": rss_mb(usage1.ru_maxrss)}, default=str))
+                      "peak_rss_mb": peak_rss_mb()}, default=str))
     return 0
 
 
@@ -941,7 +938,7 @@ class Bench:
             if len(series) < 2:
                 return None
             peaks = [s["peak_rss_mb"] for s in series]
-            return max(peaks) < 300 and peaks[-1] <= peaks[0] * 1.10
+            return max(peaks) < 200 and peaks[-1] <= peaks[0] * 1.10
 
         verdicts = [v for v in (flat(events), flat(songs)) if v is not None]
         return {"events": events, "songs": songs, "events_flat": flat(events), "songs_flat": flat(songs),

@@ -26,6 +26,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from sparkify import jsonload, refresh, settings
 from sparkify.loading import checked_interval
+from sparkify.resources import peak_rss_mb
 from sparkify.s3 import S3, S3Object, SourceMissing
 from sparkify.tables import REFRESHES, STAGING_COLUMNS
 from sparkify.warehouse import POSTGRES, Session, Warehouse, naive_utc, redact
@@ -162,7 +163,7 @@ class StageToRedshiftOperator(BaseOperator):
             pages = s3.list_pages(self.s3_bucket, self.s3_prefix)
         else:
             return {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0,
-                    "peak_rss_mb": _peak_rss_mb()}
+                    "peak_rss_mb": peak_rss_mb()}
 
         run_id = context["run_id"]
         with wh.transaction() as tx:
@@ -184,7 +185,7 @@ class StageToRedshiftOperator(BaseOperator):
                 tx.run_file("stage/drop_listing.sql")
                 self.log.info("All %d object(s) already staged unchanged; nothing to copy", listed)
                 return {"listed": bool(self.s3_prefix), "staged_objects": 0, "fetched_objects": 0,
-                        "list_calls": s3.list_calls, "peak_rss_mb": _peak_rss_mb()}
+                        "list_calls": s3.list_calls, "peak_rss_mb": peak_rss_mb()}
             tx.run_file("stage/create_batch.sql", schema=self.schema, table=self.table)
             copy = self._postgres_copier(tx, s3) if tx.dialect == POSTGRES else self._redshift_copier(tx, s3, context)
             staged, total, changed, changed_count = 0, 0, [], 0
@@ -231,7 +232,7 @@ class StageToRedshiftOperator(BaseOperator):
                           f"; the loads refresh [{refresh_range[0]}, {refresh_range[1]})" if refresh_range else "")
         return {"listed": bool(self.s3_prefix), "staged_objects": staged, "rows": total,
                 "fetched_objects": s3.get_calls, "list_calls": s3.list_calls, "changed_objects": changed,
-                "refresh_range": refresh_range, "peak_rss_mb": _peak_rss_mb()}
+                "refresh_range": refresh_range, "peak_rss_mb": peak_rss_mb()}
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -529,13 +530,6 @@ def _hide(text: str, secrets: list[str]) -> str:
     for secret in sorted(secrets, key=len, reverse=True):  # a key id may be part of a longer secret
         text = text.replace(secret, "***")
     return text
-
-
-def _peak_rss_mb() -> float:
-    """The task process's peak resident memory so far, in MB (reported with the result, for the bench)."""
-    import resource
-
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _non_negative(value: float | str, name: str) -> float:
