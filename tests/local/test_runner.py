@@ -91,6 +91,16 @@ def runner_env(state: Path, **settings: str) -> dict[str, str]:
     return env
 
 
+def _as_from_a_terminal() -> None:
+    """In the runner's process before it starts: Ctrl-C and Ctrl-\\ as a terminal delivers them.
+
+    A program started in the background by a shell without job control (``cmd &`` in a script,
+    as a CI system may start the suite) inherits SIGINT and SIGQUIT *ignored*, and Python then
+    installs no KeyboardInterrupt handler: the Ctrl-C test would send a signal nobody hears."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 @dataclass
 class Runner:
     """One `python -m sparkify.local.runner <command>` in its own session, as a terminal would start it."""
@@ -108,6 +118,7 @@ class Runner:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sparkify.local.runner", self.command], cwd=ROOT, env=self.env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            preexec_fn=_as_from_a_terminal,
         )
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
