@@ -6,7 +6,7 @@ VENV := .venv
 UV_VERSION := 0.13.8
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-export PYTHONPATH := $(CURDIR)/plugins
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/tools
 
 .PHONY: install run up down clean test lint bench lock tables analysis airflow
 
@@ -26,21 +26,21 @@ $(STAMP): requirements-dev.lock pyproject.toml
 
 # make run [START=2018-11-05] [END=2018-11-06] [SOURCE=../shared/data/sparkify] [WAREHOUSE_URL=postgresql://…]
 run: install
-	$(PY) -m sparkify.local.runner run
+	$(PY) -m sparkify_local run
 
 up: install
-	$(PY) -m sparkify.local.runner up
+	$(PY) -m sparkify_local up
 
 down: install
-	$(PY) -m sparkify.local.runner down
+	$(PY) -m sparkify_local down
 
 # make airflow ARGS="dags list": any Airflow CLI command against the stack `make up` runs.
 airflow: install
-	@$(PY) -m sparkify.local.runner airflow $(ARGS)
+	@$(PY) -m sparkify_local airflow $(ARGS)
 
 # Stops what `make up` left running, then removes STATE_DIR (from the environment or .env; default .state).
 clean:
-	@if test -x $(PY); then $(PY) -m sparkify.local.runner clean; else rm -rf "$${STATE_DIR:-.state}"; fi
+	@if test -x $(PY); then $(PY) -m sparkify_local clean; else rm -rf "$${STATE_DIR:-.state}"; fi
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -49,7 +49,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 bench: install
-	$(PY) scripts/bench.py $(BENCH_ARGS)
+	$(PY) -m sparkify_bench $(BENCH_ARGS)
 
 analysis: install
 	$(PY) -m sparkify.analysis

@@ -1,7 +1,7 @@
 """Shared fixtures: a real PostgreSQL server, moto's real S3 server, and an Airflow home.
 
 Everything starts on 127.0.0.1 with free ports and stops at the end of the session. Run as
-root (CI), PostgreSQL runs as an unprivileged user (see sparkify.local.pgserver).
+root (CI), PostgreSQL runs as an unprivileged user (see sparkify_local.pgserver).
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ os.environ.update(
         "SPARKIFY_S3_BUCKET": "sparkify-tests",
     }
 )
-sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "dags"), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tools"), str(ROOT / "dags"), str(ROOT / "tests")]
 # Subprocesses (python -m sparkify.tables, airflow) import the project's package too.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "plugins"), os.environ.get("PYTHONPATH")) if p)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "plugins"), str(ROOT / "tools"), os.environ.get("PYTHONPATH")) if p)
 
-from sparkify.local.pgserver import PostgresServer  # noqa: E402
-from sparkify.local.s3server import MotoServer  # noqa: E402
+from sparkify_local.pgserver import PostgresServer  # noqa: E402
+from sparkify_local.s3server import MotoServer  # noqa: E402
 
 
 def real_data() -> Path:

@@ -56,7 +56,7 @@ def slack_webhook(monkeypatch) -> Iterator[WebhookReceiver]:
 def smtp_server(monkeypatch) -> Iterator[Mailbox]:
     from aiosmtpd.controller import Controller
 
-    from sparkify.local.ports import free_port
+    from sparkify_local.ports import free_port
 
     box = Mailbox("127.0.0.1", free_port())
 

@@ -18,7 +18,7 @@ import pytest
 from tests.helpers import load_dag, run_interval
 
 from sparkify import alerts
-from sparkify.local.demo_data import LOG_JSON_PATH
+from sparkify_local.demo_data import LOG_JSON_PATH
 
 from .receivers import slack_connection, start_webhook
 

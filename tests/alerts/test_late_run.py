@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from sparkify.local.ports import free_port
+from sparkify_local.ports import free_port
 
 from .receivers import slack_connection, start_webhook, wait_for
 

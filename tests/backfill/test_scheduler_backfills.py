@@ -1,7 +1,7 @@
 """Backfills through Airflow's real scheduler: order, parallelism, reprocessing and a SIGKILL.
 
 One Airflow stack for the module (scheduler, api-server, dag-processor, triggerer; LocalExecutor;
-metadata in a database of the session's PostgreSQL) built from ``sparkify.local.runner``'s pieces,
+metadata in a database of the session's PostgreSQL) built from ``sparkify_local.runner``'s pieces,
 reading the session's real-data bucket on moto's server. The window is four busy hours of one
 day, 2018-11-14 [06:00, 10:00) (users 16 and 49 go from free to paid in it), to keep the test
 short. Each scenario loads into a warehouse of its own, a clone of the real-songs template, chosen
@@ -39,7 +39,7 @@ import pytest
 from tests.helpers import load_dag
 
 from conftest import ROOT, SCRATCH, Database, aws_connection, create_bucket, create_database, real_data
-from sparkify.local import runner
+from sparkify_local import runner
 from sparkify.warehouse import render, split
 
 from .conftest import DAY, EVENTS_KEY, Etl, assert_matches, checksums, original_day, patched_for_dag_test, say, short

@@ -390,7 +390,7 @@ def test_dag_param_defaults_are_the_settings_defaults():
 
 def make_run_defaults(tmp_path: Path):
     """make run's window and bucket when nothing is set (no .env, empty environment)."""
-    from sparkify.local.runner import Config
+    from sparkify_local.runner import Config
 
     return Config.load(tmp_path, environ={})
 
@@ -401,16 +401,18 @@ def seed_script_env(resolved, **overrides) -> tuple[str, dict[str, str]]:
     env = {
         "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
         "HOME": os.environ.get("HOME", "/root"),
-        "PYTHONPATH": str(ROOT / "plugins"),  # the image's ENV PYTHONPATH
         **service_env(resolved, "minio-seed"),
         **overrides,
     }
+    # The service's PYTHONPATH (the image's plugins and the mounted tools), at their places here.
+    env["PYTHONPATH"] = env["PYTHONPATH"].replace("/opt/airflow/plugins", str(ROOT / "plugins")).replace(
+        "/opt/airflow/tools", str(ROOT / "tools"))
     return seed["command"][1], env
 
 
 def test_seed_settings_match_make_run(tmp_path):
     """The seeder's window and bucket are make run's, with no .env and with make run's example."""
-    from sparkify.local.runner import Config, parse_moment
+    from sparkify_local.runner import Config, parse_moment
 
     for env_set, files in ENV_SETS.items():
         root = tmp_path / env_set.replace(" ", "_")
@@ -483,13 +485,14 @@ def test_seed_script_uploads_what_make_run_loads(moto_server, tmp_path):
 
 def test_seed_script_uploads_a_mounted_source(moto_server, tmp_path):
     """SOURCE=<folder>: the mounted folder is uploaded as it is, no demo data is generated."""
-    from sparkify.local import demo_data
+    from sparkify_local import demo_data
 
     source = tmp_path / "source"
     demo_data.generate(source, make_run_defaults(tmp_path).start.date(),
                        make_run_defaults(tmp_path).start.date() + timedelta(days=1))
     resolved, _ = resolve({"SOURCE": "../my-sparkify-copy"})
-    assert resolved["services"]["minio-seed"]["volumes"] == ["../my-sparkify-copy:/opt/airflow/seed-source:ro"]
+    assert resolved["services"]["minio-seed"]["volumes"] == ["../my-sparkify-copy:/opt/airflow/seed-source:ro",
+                                                            "./tools:/opt/airflow/tools:ro"]
     bucket = "seed-" + uuid.uuid4().hex[:10]
     script, env = seed_script_env(resolved, S3_ENDPOINT=moto_server.endpoint, SEED_SOURCE_DIR=str(source),
                                   DEMO_DIR=str(tmp_path / "no-demo"), BUCKET=bucket)

@@ -4,7 +4,7 @@ environment on the image's Python version: the same pins the image build install
 `uv pip sync` installs exactly the lock (from uv's cache, so it is quick after the first time);
 then `uv pip check`, Airflow's version, and every DAG of dags/ parsed by Airflow's DagBag with
 plugins/ on the path as the image has it, plus the modules the containers run
-(`python -m sparkify.local.demo_data`, `sparkify.local.seed`, `sparkify.tables`) and the drivers
+(`python -m sparkify_local.demo_data`, `sparkify_local.seed`, `sparkify.tables`) and the drivers
 and auth manager the Compose file configures. Nothing from the project's dev or local extras is
 there, so anything the containers import that only those extras bring fails here.
 """
@@ -31,7 +31,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 bag = DagBag(dag_folder=sys.argv[1])
 modules = [
-    "sparkify.local.demo_data", "sparkify.local.seed", "sparkify.local.runner", "sparkify.tables",
+    "sparkify_local.demo_data", "sparkify_local.seed", "sparkify_local.runner", "sparkify.tables",
     "psycopg2", "redshift_connector", "boto3",
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager",
     "airflow.providers.amazon.aws.hooks.s3", "airflow.providers.postgres.hooks.postgres",
@@ -84,7 +84,8 @@ def test_runtime_lock_installs_and_runs_the_dags_on_the_image_python(tmp_path):
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "PYTHONPATH": str(ROOT / "plugins"),  # the image's ENV PYTHONPATH
+        # the image's ENV PYTHONPATH, and the tools compose's minio-seed mounts
+        "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "tools")]),
     }
     result = run(python, "-c", CHECK, ROOT / "dags", env=child_env, cwd=tmp_path)
     report = json.loads(result.stdout.strip().splitlines()[-1])

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from conftest import ROOT, SHARED_DATA, real_data
-from sparkify.local import demo_data
+from sparkify_local import demo_data
 
 START, END = date(2018, 11, 1), date(2018, 11, 8)
 SONG_KEY = re.compile(r"^song_data/([A-Z])/([A-Z])/([A-Z])/(TR[A-Z0-9]{16})\.json$")
@@ -367,9 +367,9 @@ def test_generate_writes_the_objects(tmp_path, data):
 
 
 def test_cli_prints_the_summary(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), "PYTHONHASHSEED": "12345"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "tools")]), "PYTHONHASHSEED": "12345"}
     result = subprocess.run(
-        [sys.executable, "-m", "sparkify.local.demo_data", "--out", str(tmp_path / "demo"),
+        [sys.executable, "-m", "sparkify_local.demo_data", "--out", str(tmp_path / "demo"),
          "--start", "2018-11-01", "--end", "2018-11-03"],
         capture_output=True, text=True, env=env, cwd=ROOT,
     )
@@ -380,7 +380,7 @@ def test_cli_prints_the_summary(tmp_path):
     written = {p.relative_to(tmp_path / "demo").as_posix(): p.read_bytes() for p in (tmp_path / "demo").rglob("*.json")}
     assert written == dict(demo_data.objects(date(2018, 11, 1), date(2018, 11, 3)))
     bad = subprocess.run(
-        [sys.executable, "-m", "sparkify.local.demo_data", "--out", str(tmp_path / "x"),
+        [sys.executable, "-m", "sparkify_local.demo_data", "--out", str(tmp_path / "x"),
          "--start", "2018-11-03", "--end", "2018-11-01"],
         capture_output=True, text=True, env=env, cwd=ROOT,
     )

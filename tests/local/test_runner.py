@@ -71,7 +71,7 @@ def runner_env(state: Path, **settings: str) -> dict[str, str]:
            if not k.startswith(("AIRFLOW", "SPARKIFY_")) and k not in CONFIG_NAMES}
     env.update(
         {
-            "PYTHONPATH": str(ROOT / "plugins"),
+            "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "tools")]),
             "STATE_DIR": str(state),
             "START": f"{START:%Y-%m-%dT%H:%M}",
             "END": f"{END:%Y-%m-%dT%H:%M}",
@@ -103,7 +103,7 @@ def _as_from_a_terminal() -> None:
 
 @dataclass
 class Runner:
-    """One `python -m sparkify.local.runner <command>` in its own session, as a terminal would start it."""
+    """One `python -m sparkify_local.runner <command>` in its own session, as a terminal would start it."""
 
     command: str
     env: dict[str, str]
@@ -116,7 +116,7 @@ class Runner:
     def start(self) -> Runner:
         self._started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "sparkify.local.runner", self.command], cwd=ROOT, env=self.env,
+            [sys.executable, "-m", "sparkify_local", self.command], cwd=ROOT, env=self.env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
             preexec_fn=_as_from_a_terminal,
         )
@@ -393,7 +393,7 @@ def test_a_killed_scheduler_is_reported_and_leaves_nothing_running(pg_server):
 def test_stop_groups_stops_the_group_of_a_dead_leader():
     """What a SIGKILLed leader leaves in its process group (a child that ignores SIGTERM, as Airflow's
     LocalExecutor workers do) is still stopped."""
-    from sparkify.local.runner import stop_groups
+    from sparkify_local.runner import stop_groups
 
     code = ("import os, signal, sys, time\n"
             "if os.fork() == 0:\n"
@@ -492,7 +492,7 @@ GRAIN_WINDOW = (datetime(2018, 11, 1, 20), datetime(2018, 11, 2, 4))  # crosses 
     ("window", [GRAIN_WINDOW]),
 ])
 def test_grain_splits_the_window_into_runs(grain, intervals):
-    from sparkify.local.runner import Config
+    from sparkify_local.runner import Config
 
     config = Config.load(ROOT, {"START": "2018-11-01T20:00", "END": "2018-11-02T04:00", "GRAIN": grain})
     assert config.intervals() == intervals
@@ -535,7 +535,7 @@ def test_daily_then_window_runs_load_the_window_as_the_contract_says(pg_server):
 def test_a_failed_check_is_explained_in_the_summary(pg_server, tmp_path):
     """One NextSong event whose level is `gold`: the run fails, and `make run`'s summary says which
     check failed, what it checks, actual and expected, and the offending row (key and value)."""
-    from sparkify.local import demo_data
+    from sparkify_local import demo_data
 
     source = tmp_path / "source"
     source.mkdir()
@@ -728,11 +728,11 @@ def test_ui_shows_backfilled_window(stack_up, chromium, tmp_path):
     assert again.process.returncode == 2 and "`make down` stops it" in again.output, again.output
 
     # make airflow ARGS="…": the Airflow CLI against the running stack's metadata database, not SQLite.
-    cli = subprocess.run([sys.executable, "-m", "sparkify.local.runner", "airflow", "dags", "list", "-o", "plain"],
+    cli = subprocess.run([sys.executable, "-m", "sparkify_local", "airflow", "dags", "list", "-o", "plain"],
                          cwd=ROOT, env=up.runner.env, capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stdout[-2000:] + cli.stderr[-2000:]
     assert DAG_ID in cli.stdout and "sparkify_maintenance" in cli.stdout, cli.stdout
-    config = subprocess.run([sys.executable, "-m", "sparkify.local.runner", "airflow", "config", "get-value",
+    config = subprocess.run([sys.executable, "-m", "sparkify_local", "airflow", "config", "get-value",
                              "database", "sql_alchemy_conn"], cwd=ROOT, env=up.runner.env, capture_output=True,
                             text=True, timeout=300)
     assert config.stdout.strip().startswith("postgresql+psycopg://"), config.stdout + config.stderr

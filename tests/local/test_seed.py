@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, real_data, s3_client
-from sparkify.local import demo_data, seed
+from sparkify_local import demo_data, seed
 
 START, END = date(2018, 11, 1), date(2018, 11, 4)
 SMALL = {"songs": 40, "events_per_day": 120}
@@ -142,10 +142,10 @@ def test_missing_or_wrong_source(tmp_path, moto_server):
     with pytest.raises(seed.SeedError, match="song_data"):
         seed.layout_files(empty)
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "tools")])}
     for folder in (missing, empty):
         result = subprocess.run(
-            [sys.executable, "-m", "sparkify.local.seed", "--source", str(folder),
+            [sys.executable, "-m", "sparkify_local.seed", "--source", str(folder),
              "--endpoint", moto_server.endpoint, "--bucket", fresh_name()],
             capture_output=True, text=True, env=env, cwd=ROOT,
         )
@@ -155,9 +155,9 @@ def test_missing_or_wrong_source(tmp_path, moto_server):
 
 def test_cli_seeds_and_prints_the_summary(moto_server, demo_folder):
     name = fresh_name()
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins")}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "tools")])}
     command = [
-        sys.executable, "-m", "sparkify.local.seed", "--source", str(demo_folder), "--endpoint", moto_server.endpoint,
+        sys.executable, "-m", "sparkify_local.seed", "--source", str(demo_folder), "--endpoint", moto_server.endpoint,
         "--bucket", name, "--start", "2018-11-01", "--end", "2018-11-02",
         "--access-key", "testing", "--secret-key", "testing", "--region", "us-west-2",
     ]

@@ -18,7 +18,7 @@ LOCAL_SERVICES = {"SPARKIFY_S3_BUCKET", "SPARKIFY_S3_REGION"}  # compose's defau
 def read_in_code() -> set[str]:
     """SPARKIFY_* names that appear as string literals in the pipeline's code (what it can read)."""
     names: set[str] = set()
-    for path in [*(ROOT / "plugins").rglob("*.py"), *(ROOT / "dags").glob("*.py")]:
+    for path in [*(ROOT / "plugins").rglob("*.py"), *(ROOT / "tools").rglob("*.py"), *(ROOT / "dags").glob("*.py")]:
         names |= set(re.findall(r"""["'](SPARKIFY_[A-Z0-9_]+)["']""", path.read_text()))
     return names
 

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from sparkify.local.ports import free_port, port_in_use
+from sparkify_local.ports import free_port, port_in_use
 
 
 class PostgresError(RuntimeError):

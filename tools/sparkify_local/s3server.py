@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from sparkify.local.ports import free_port, port_in_use
+from sparkify_local.ports import free_port, port_in_use
 
 
 class S3ServerError(RuntimeError):

@@ -15,7 +15,7 @@ starting a task process; they stay `EmptyOperator`s here (`EMPTY_ENDS = True`), 
 what Airflow costs for *this* DAG. `make bench BENCH_ARGS="--floor-all-tasks"` sets
 `EMPTY_ENDS = False` in the copy: a `@task` in every position, as in the platform notes.
 
-Not deployed: it lives in `scripts/`, not in `dags/`.
+Not deployed: it lives in `tools/sparkify_bench/`, not in `dags/`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Put a folder in the Sparkify S3 layout into a bucket, uploading only what changed.
 
-The folder is the demo data (:mod:`sparkify.local.demo_data`) or any copy of the real data, such
+The folder is the demo data (:mod:`sparkify_local.demo_data`) or any copy of the real data, such
 as ``../shared/data/sparkify``. Only the layout's files are uploaded::
 
     song_data/**/*.json   log_data/**/*.json   log_json_path.json
@@ -17,7 +17,7 @@ window is given). Song files and the JSONPaths file are always uploaded.
 
 CLI::
 
-    python -m sparkify.local.seed --source DIR --endpoint http://127.0.0.1:PORT --bucket NAME \\
+    python -m sparkify_local.seed --source DIR --endpoint http://127.0.0.1:PORT --bucket NAME \\
         [--start 2018-11-01 --end 2018-11-03] [--access-key --secret-key --region]
 
 Exit codes: 0 done, 2 bad arguments (missing folder, folder without song_data/ or log_data/),
@@ -192,7 +192,7 @@ def seed_objects(
 ) -> SeedSummary:
     """Upload (key, bytes or file path) pairs that belong to the layout and the window.
 
-    ``items`` may come straight from :func:`sparkify.local.demo_data.objects`, or from
+    ``items`` may come straight from :func:`sparkify_local.demo_data.objects`, or from
     :func:`layout_files`. Objects already in the bucket with the same size and MD5 are skipped.
     """
     began = time.monotonic()
@@ -242,7 +242,7 @@ def seed(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sparkify.local.seed",
+        prog="python -m sparkify_local.seed",
         description="Upload a folder in the Sparkify S3 layout into a bucket (only what changed).",
     )
     parser.add_argument("--source", type=Path, required=True, help="folder holding song_data/, log_data/, ...")

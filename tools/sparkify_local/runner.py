@@ -1,10 +1,10 @@
 """The local run: the whole pipeline on one machine, with no AWS, no Docker and no database installed.
 
-    python -m sparkify.local.runner run     # make run: load [START, END) through Airflow's scheduler
-    python -m sparkify.local.runner up      # make up: leave the stack and the UI running
-    python -m sparkify.local.runner down    # make down: stop what `up` started
-    python -m sparkify.local.runner clean   # make clean: stop, then remove STATE_DIR
-    python -m sparkify.local.runner airflow dags list   # make airflow ARGS="dags list": against `up`
+    python -m sparkify_local.runner run     # make run: load [START, END) through Airflow's scheduler
+    python -m sparkify_local.runner up      # make up: leave the stack and the UI running
+    python -m sparkify_local.runner down    # make down: stop what `up` started
+    python -m sparkify_local.runner clean   # make clean: stop, then remove STATE_DIR
+    python -m sparkify_local.runner airflow dags list   # make airflow ARGS="dags list": against `up`
 
 It starts, on 127.0.0.1 with free ports: a private PostgreSQL (Airflow's metadata and, unless
 WAREHOUSE_URL is given, the warehouse), moto's S3 server, and Airflow's api-server, scheduler,
@@ -31,9 +31,9 @@ from typing import Any
 
 from sparkify import settings
 from sparkify.intervals import manual_logical_date
-from sparkify.local.pgserver import PostgresError, PostgresServer
-from sparkify.local.ports import free_port, port_in_use
-from sparkify.local.s3server import MotoServer, S3ServerError
+from sparkify_local.pgserver import PostgresError, PostgresServer
+from sparkify_local.ports import free_port, port_in_use
+from sparkify_local.s3server import MotoServer, S3ServerError
 
 DAG_ID = "sparkify_etl"
 # Settings of .env and the environment that reach Airflow's processes as they are.
@@ -339,7 +339,7 @@ class Stack:
         return result
 
     def seed(self, until_now: bool) -> None:
-        from sparkify.local import seed
+        from sparkify_local import seed
 
         if self.config.source:
             say(f"• uploading {self.config.source} to s3://{self.config.bucket}/ (unchanged objects are skipped)")
@@ -347,7 +347,7 @@ class Stack:
             last_day = (self.config.end - timedelta(microseconds=1)).date()
             window = (self.config.start.date(), last_day + timedelta(days=1))
         else:
-            from sparkify.local import demo_data
+            from sparkify_local import demo_data
 
             now = datetime.now(UTC).replace(tzinfo=None)
             end_day = self.config.end.date() + timedelta(days=1 if self.config.end.hour else 0)
@@ -1099,7 +1099,7 @@ def command_clean(config: Config) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sparkify.local.runner", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m sparkify_local.runner", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["run", "up", "down", "clean", "airflow"])
     parser.add_argument("args", nargs=argparse.REMAINDER, help="airflow: the Airflow CLI command and its arguments")
     args = parser.parse_args(argv)

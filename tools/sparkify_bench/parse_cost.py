@@ -1,8 +1,8 @@
 """What a task process pays to parse a DAG file: CPU of importing it in a freshly forked child.
 
-    .venv/bin/python scripts/parse_cost.py                      # sparkify_etl and the bench's floor DAG
-    .venv/bin/python scripts/parse_cost.py --no-local-settings  # without plugins/airflow_local_settings.py
-    .venv/bin/python scripts/parse_cost.py --module sparkify.s3 --module airflow.providers.amazon.aws.hooks.s3
+    .venv/bin/python -m sparkify_bench.parse_cost                      # sparkify_etl and the bench's floor DAG
+    .venv/bin/python -m sparkify_bench.parse_cost --no-local-settings  # without plugins/airflow_local_settings.py
+    .venv/bin/python -m sparkify_bench.parse_cost --module sparkify.s3 --module airflow.providers.amazon.aws.hooks.s3
 
 Airflow's LocalExecutor worker forks one process per task, and that process imports the DAG file
 to find its task. This script does the same: a parent imports Airflow's task runner (what the
@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def child_cost(module: str) -> tuple[float, float]:
@@ -56,13 +56,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="do not preload what plugins/airflow_local_settings.py preloads")
     args = parser.parse_args(argv)
     # The DAG folder and the floor DAG's folder, then the plugins (as Airflow and the runner set it).
-    sys.path[:0] = [str(ROOT / "dags"), str(ROOT / "scripts"), str(ROOT / "plugins")]
+    sys.path[:0] = [str(ROOT / "dags"), str(ROOT / "tools" / "sparkify_bench"), str(ROOT / "plugins")]
     if args.no_local_settings:
         sys.modules["airflow_local_settings"] = None  # type: ignore[assignment] - "not there"
     import airflow.sdk.execution_time.task_runner  # noqa: F401 - what the LocalExecutor's worker has
 
     preloaded = [] if args.no_local_settings else list(importlib.import_module("airflow_local_settings").PRELOAD)
-    modules = args.module or ["sparkify_etl", "bench_floor_dag"]
+    modules = args.module or ["sparkify_etl", "floor_dag"]
     print(f"preloaded by airflow_local_settings: {', '.join(preloaded) or 'nothing'}")
     for module in modules:
         samples = [child_cost(module) for _ in range(args.samples)]

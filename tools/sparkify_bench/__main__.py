@@ -15,7 +15,7 @@ Sections (``--only``, comma-separated; default all, run in this order):
 ``memory``       Peak RSS of the staging task on generated daily event logs of growing size
                  (default 100 MiB and 1 GiB) and on 100k song objects. Goal: flat, under 200 MB.
 ``backfill``     Airflow backfills of 24 hourly runs of ``sparkify_etl`` (songs already staged)
-                 against the same 24 intervals of ``sparkify_floor`` (scripts/bench_floor_dag.py:
+                 against the same 24 intervals of ``sparkify_floor`` (tools/sparkify_bench/floor_dag.py:
                  the same shape, tasks that do nothing), same scheduler, executor and metadata
                  database. Wall and CPU time. Goal: pipeline wall <= 1.25x the floor's.
 ``scale``        One backfill of a whole month (720 hourly runs): wall, runs per minute, a plot of
@@ -36,7 +36,7 @@ Sections (``--only``, comma-separated; default all, run in this order):
 
 Every ratio comes from the pipeline and its floor run alternately (``--repeats``, default 3,
 each), reported as medians with the spread (min-max). Everything runs on a private stack
-(sparkify.local.runner's Stack: PostgreSQL for Airflow's metadata and the warehouse, moto's S3
+(sparkify_local.runner's Stack: PostgreSQL for Airflow's metadata and the warehouse, moto's S3
 server, Airflow's api-server, scheduler, dag-processor and triggerer with LocalExecutor) under
 bench-output/state/, started once and stopped at the end. Results: bench-output/results.json,
 bench-output/month_backfill.png, and a Markdown block for docs/performance.md on stdout
@@ -70,12 +70,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (str(ROOT / "plugins"), str(ROOT)):
+ROOT = Path(__file__).resolve().parents[2]
+for _path in (str(ROOT / "plugins"), str(ROOT / "tools")):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from sparkify.local.runner import (  # noqa: E402
+from sparkify_local.runner import (  # noqa: E402
     Config,
     RunnerError,
     Stack,
@@ -86,7 +86,7 @@ from sparkify.local.runner import (  # noqa: E402
 )
 
 SCRIPT = Path(__file__).resolve()
-FLOOR_DAG_FILE = ROOT / "scripts" / "bench_floor_dag.py"
+FLOOR_DAG_FILE = Path(__file__).resolve().parent / "floor_dag.py"
 OUT = ROOT / "bench-output"
 DATA = (ROOT / ".." / "shared" / "data" / "sparkify").resolve()
 ETL, FLOOR = "sparkify_etl", "sparkify_floor"
@@ -495,7 +495,7 @@ def driver_get(argv: list[str]) -> int:
     parser.add_argument("--keys-file", type=Path, required=True)
     parser.add_argument("--threads", type=int, required=True)
     args = parser.parse_args(argv)
-    from sparkify.local.seed import s3_client
+    from sparkify_local.seed import s3_client
 
     keys = args.keys_file.read_text().split()
     client = s3_client(args.endpoint, threads=args.threads)
@@ -562,7 +562,7 @@ class Bench:
 
     def prepare_state(self) -> None:
         """A fresh state folder (stopping a PostgreSQL left running there by an interrupted bench)."""
-        from sparkify.local.pgserver import PostgresServer
+        from sparkify_local.pgserver import PostgresServer
 
         data = self.state / "pg" / "data"
         location = self.state / "pg" / "data.location"
@@ -667,7 +667,7 @@ class Bench:
                     f"s3://{bucket}/log_json_path.json", "--source-key-column", "source_key", "--hour-counts"]
         argv += ["--listing-period-hours", f"{listing_period_hours:g}"]
         env = {**self.stack.airflow_env(False), "AIRFLOW_CONN_REDSHIFT": self.bench_dbs[db]}
-        command = (f"python scripts/bench.py {shlex.join(argv)}   "
+        command = (f"make bench BENCH_ARGS={shlex.quote(shlex.join(argv))}   "
                    f"# StageToRedshiftOperator.execute() as in {ETL}, warehouse database {db}")
         return self.driver(argv, env=env), command
 
@@ -821,7 +821,7 @@ class Bench:
         def get(threads: int, keys: Path) -> tuple[dict[str, Any], str]:
             argv = ["_get", "--endpoint", endpoint, "--bucket", bucket, "--keys-file", str(keys.relative_to(ROOT)),
                     "--threads", str(threads)]
-            command = f"python scripts/bench.py {shlex.join(argv)}   # boto3 get_object of each key, {threads} threads"
+            command = f"make bench BENCH_ARGS={shlex.quote(shlex.join(argv))}   # boto3 get_object of each key, {threads} threads"
             return self.driver(argv), command
 
         n_sample = min(plan.get_sample, len(self.song_keys))
@@ -887,7 +887,7 @@ class Bench:
 
     def section_memory(self) -> dict[str, Any]:
         stack, plan = self.stack, self.plan
-        from sparkify.local.seed import ensure_bucket, s3_client
+        from sparkify_local.seed import ensure_bucket, s3_client
 
         client = s3_client(stack.moto.endpoint, threads=16)
         ensure_bucket(client, MEMORY_BUCKET, "us-west-2")
@@ -1024,7 +1024,7 @@ class Bench:
     def manual_runs(self, grain: str) -> dict[str, Any]:
         """The month as runs triggered with a manual data interval (runner.run_intervals, as make run
         GRAIN=…): wall from the first request to the last run's end, CPU, and the runs' task figures."""
-        from sparkify.local.runner import manual_run_body, run_intervals
+        from sparkify_local.runner import manual_run_body, run_intervals
 
         stack = self.stack
         config = stack.config
@@ -1101,7 +1101,7 @@ class Bench:
         songs_rate = empty["stage_songs"]["staged_objects"] / songs_seconds if songs_seconds else None
         floor_rate = got["objects"] / got["wall"]
         empty.update(stage_songs_objects_per_s=songs_rate, get_floor_objects_per_s=floor_rate,
-                     get_command=f"python scripts/bench.py {shlex.join(argv)}   # boto3 get_object, 16 threads",
+                     get_command=f"make bench BENCH_ARGS={shlex.quote(shlex.join(argv))}   # boto3 get_object, 16 threads",
                      checksums=self.star_checksums())
         say(f"    one run from empty: wall {empty['wall_s']:.1f} s; Stage_songs {songs_rate or 0:.0f} objects/s vs GET "
             f"{floor_rate:.0f} objects/s")
@@ -1403,8 +1403,8 @@ def report(results: dict[str, Any]) -> tuple[str, str]:
     for name, section in s.items():
         if "error" in section:
             both(f"\n{name}: ERROR {section['error'][-500:]}")
-    md += ["", "Commands, as run by `scripts/bench.py` in its private stack under `bench-output/state/` "
-           "(sparkify.local.runner's Stack; DAG folder `bench-output/state/dags`, holding `sparkify_etl` and "
+    md += ["", "Commands, as run by `make bench` in its private stack under `bench-output/state/` "
+           "(sparkify_local.runner's Stack; DAG folder `bench-output/state/dags`, holding `sparkify_etl` and "
            "`sparkify_floor`):", "", "```"]
     md += commands + ["```"]
     if isinstance(results.get("explain"), dict) and "error" not in results["explain"]:
@@ -1421,7 +1421,7 @@ def main(argv: list[str] | None = None) -> int:
     drivers = {"_stage": driver_stage, "_get": driver_get, "_shape": driver_shape}
     if argv and argv[0] in drivers:
         return drivers[argv[0]](argv[1:])
-    parser = argparse.ArgumentParser(prog="scripts/bench.py", description=__doc__,
+    parser = argparse.ArgumentParser(prog="make bench BENCH_ARGS=…", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default=",".join(SECTIONS),
                         help=f"comma-separated sections (default all): {', '.join(SECTIONS)}")

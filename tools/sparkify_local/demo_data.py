@@ -25,7 +25,7 @@ pipeline treats a missing and an empty daily file alike.
 
 Standard library only; no network. About 0.2 s for 30 days at the defaults.
 
-CLI: ``python -m sparkify.local.demo_data --out DIR --start 2018-11-01 --end 2018-11-03``
+CLI: ``python -m sparkify_local.demo_data --out DIR --start 2018-11-01 --end 2018-11-03``
 """
 
 from __future__ import annotations
@@ -711,7 +711,7 @@ def _parse_now(value: str) -> datetime:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sparkify.local.demo_data",
+        prog="python -m sparkify_local.demo_data",
         description="Write a small deterministic Sparkify data set in the S3 layout.",
     )
     parser.add_argument("--out", type=Path, required=True, help="folder to write into")
