@@ -40,7 +40,8 @@ os.environ.update(
 )
 sys.path[:0] = [str(ROOT / "plugins"), str(ROOT / "tools"), str(ROOT / "dags"), str(ROOT / "tests")]
 # Subprocesses (python -m sparkify.tables, airflow) import the project's package too.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "plugins"), str(ROOT / "tools"), os.environ.get("PYTHONPATH")) if p)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT / "plugins"), str(ROOT / "tools"), os.environ.get("PYTHONPATH")) if p)
 
 from sparkify_local.pgserver import PostgresServer  # noqa: E402
 from sparkify_local.s3server import MotoServer  # noqa: E402

@@ -39,8 +39,8 @@ import pytest
 from tests.helpers import load_dag
 
 from conftest import ROOT, SCRATCH, Database, aws_connection, create_bucket, create_database, real_data
-from sparkify_local import runner
 from sparkify.warehouse import render, split
+from sparkify_local import runner
 
 from .conftest import DAY, EVENTS_KEY, Etl, assert_matches, checksums, original_day, patched_for_dag_test, say, short
 

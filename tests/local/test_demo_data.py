@@ -367,7 +367,8 @@ def test_generate_writes_the_objects(tmp_path, data):
 
 
 def test_cli_prints_the_summary(tmp_path):
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "tools")]), "PYTHONHASHSEED": "12345"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "plugins"), str(ROOT / "tools")]),
+           "PYTHONHASHSEED": "12345"}
     result = subprocess.run(
         [sys.executable, "-m", "sparkify_local.demo_data", "--out", str(tmp_path / "demo"),
          "--start", "2018-11-01", "--end", "2018-11-03"],

@@ -821,7 +821,8 @@ class Bench:
         def get(threads: int, keys: Path) -> tuple[dict[str, Any], str]:
             argv = ["_get", "--endpoint", endpoint, "--bucket", bucket, "--keys-file", str(keys.relative_to(ROOT)),
                     "--threads", str(threads)]
-            command = f"make bench BENCH_ARGS={shlex.quote(shlex.join(argv))}   # boto3 get_object of each key, {threads} threads"
+            command = (f"make bench BENCH_ARGS={shlex.quote(shlex.join(argv))}"
+                       f"   # boto3 get_object of each key, {threads} threads")
             return self.driver(argv), command
 
         n_sample = min(plan.get_sample, len(self.song_keys))
@@ -1101,7 +1102,8 @@ class Bench:
         songs_rate = empty["stage_songs"]["staged_objects"] / songs_seconds if songs_seconds else None
         floor_rate = got["objects"] / got["wall"]
         empty.update(stage_songs_objects_per_s=songs_rate, get_floor_objects_per_s=floor_rate,
-                     get_command=f"make bench BENCH_ARGS={shlex.quote(shlex.join(argv))}   # boto3 get_object, 16 threads",
+                     get_command=(f"make bench BENCH_ARGS={shlex.quote(shlex.join(argv))}"
+                                  "   # boto3 get_object, 16 threads"),
                      checksums=self.star_checksums())
         say(f"    one run from empty: wall {empty['wall_s']:.1f} s; Stage_songs {songs_rate or 0:.0f} objects/s vs GET "
             f"{floor_rate:.0f} objects/s")
