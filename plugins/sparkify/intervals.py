@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from datetime import date, datetime, timedelta
 
+from sparkify.errors import PermanentError
 from sparkify.warehouse import naive_utc
 
 MAX_DAYS_SETTING = "SPARKIFY_MAX_INTERVAL_DAYS"
@@ -24,7 +25,7 @@ DEFAULT_MAX_DAYS = 31.0
 _HOUR = timedelta(hours=1)
 
 
-class IntervalError(ValueError):
+class IntervalError(PermanentError):
     """A data interval this pipeline cannot load; the message names the interval."""
 
 

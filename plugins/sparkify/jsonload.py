@@ -23,13 +23,15 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sparkify.errors import PermanentError
+
 MAX_OBJECT_CHARS = 16 * 1024 * 1024
 _WS = re.compile(r"[ \t\n\r]*")
 _INT_TEXT = re.compile(r"^-?\d+$")
 _INT_LIMITS = {"integer": 2**31, "bigint": 2**63, "smallint": 2**15}
 
 
-class SourceDataError(ValueError):
+class SourceDataError(PermanentError):
     """Input that cannot be loaded; the message names the S3 object and the line."""
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from functools import cache
 
 from sparkify import settings, warehouse
+from sparkify.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ VERSION_TABLE = "schema_migrations"
 _FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
-class MigrationError(RuntimeError):
+class MigrationError(PermanentError):
     """The migration files or the warehouse's recorded versions are not what they must be."""
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sparkify import settings, tables
+from sparkify.errors import PermanentError
 
 if TYPE_CHECKING:
     from airflow.providers.common.sql.operators.sql import SQLCheckResult
@@ -29,7 +30,7 @@ def _column_checks() -> dict[str, str]:
     return SQLColumnCheckOperator.column_checks
 
 
-class CheckDeclarationError(ValueError):
+class CheckDeclarationError(PermanentError):
     """A checks file that cannot be compiled; the message names the file and the check."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
 
+from sparkify.errors import TransientError
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -34,7 +36,7 @@ def _error_code(err: Exception) -> str | None:
     return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
 
 
-class SourceMissing(LookupError):
+class SourceMissing(TransientError):
     """An S3 object the run needs does not exist (or is empty)."""
 
 

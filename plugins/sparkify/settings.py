@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from sparkify.errors import PermanentError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 INCLUDE_DIR = Path(os.environ.get("SPARKIFY_INCLUDE_DIR", PROJECT_ROOT / "include"))
 SQL_DIR = INCLUDE_DIR / "sql"
@@ -53,7 +55,7 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _CONN_ID = re.compile(r"^[A-Za-z0-9_.-]{1,250}$")
 
 
-class InvalidParam(ValueError):
+class InvalidParam(PermanentError):
     """A DAG param or operator argument that must not reach the warehouse."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import jinja2
 
 from sparkify import settings
+from sparkify.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ _SECRET = re.compile(
 )
 
 
-class WarehouseError(RuntimeError):
+class WarehouseError(PermanentError):
     """A warehouse that cannot be used as configured (unknown connection type, say)."""
 
 
