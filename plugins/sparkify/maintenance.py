@@ -116,7 +116,7 @@ def _record(wh: Warehouse, schema: str, run_id: str, task: str, actions: dict[st
 
 
 def _record_in(tx: Session, schema: str, run_id: str, task: str, actions: dict[str, tuple[str, Any]]) -> None:
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = naive_utc(datetime.now(UTC))
     for table, (action, rows) in actions.items():
         tx.run_file("maintenance/record.sql", {"run_id": run_id, "task": task, "table_name": table,
                                                 "action": action, "rows_affected": rows, "logged_at": now},

@@ -121,7 +121,7 @@ def migrate(session: warehouse.Session, schema: str, target: int | None = None) 
         session.run_file(
             "schema/record.sql",
             {"version": migration.version, "name": migration.name, "checksum": checksum,
-             "applied_at": datetime.now(UTC).replace(tzinfo=None)},
+             "applied_at": warehouse.naive_utc(datetime.now(UTC))},
             schema=schema,
         )
         now_applied.append(migration)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sparkify.warehouse import Session
+from sparkify.warehouse import Session, naive_utc
 
 
 def note(tx: Session, schema: str, tables: Sequence[str], start: datetime, end: datetime, run_id: str) -> None:
@@ -28,7 +28,7 @@ def note(tx: Session, schema: str, tables: Sequence[str], start: datetime, end: 
     if not tables:
         return
     params: dict[str, Any] = {"range_start": start, "range_end": end, "run_id": run_id,
-                              "noted_at": datetime.now(UTC).replace(tzinfo=None)}
+                              "noted_at": naive_utc(datetime.now(UTC))}
     params.update({f"table{i}": table for i, table in enumerate(tables)})
     tx.run_file("refresh/note.sql", params, schema=schema, tables=tuple(tables))
 

@@ -144,7 +144,10 @@ def test_retention_removes_exactly_the_files_staged_before_its_bound_and_reruns_
 
 
 def test_retention_bound_must_not_be_negative():
-    with pytest.raises(ValueError, match="retention_days=-1"):
+    """A bad parameter is permanent: the task fails without spending its retries."""
+    from sparkify.errors import PermanentError
+
+    with pytest.raises(PermanentError, match="retention_days=-1"):
         maintenance.retention_bound(datetime(2026, 12, 2), -1)
 
 
