@@ -50,10 +50,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, BaseHook, Param, TriggerRule, chain, task
-from airflow.sdk.exceptions import AirflowFailException
 
-from sparkify import aws_setup
-from sparkify.aws_setup import Config, aws_client
+from sparkify.aws import bucket, clients, cluster, connections, iam, secrets, serverless
+from sparkify.aws.clients import BOTOCORE_CONFIG
+from sparkify.aws.errors import MissingResource, NotCreatedBySetup
+from sparkify.aws.settings import SetupSettings, identity_params
+from sparkify.aws.tags import tag_list
+from sparkify.operators import CreateOrReuseClusterOperator
+from sparkify.sensors import ClusterAvailableSensor
 
 log = logging.getLogger("sparkify.setup")
 
@@ -74,53 +78,54 @@ with DAG(
     default_args=default_args,
     tags=["sparkify", "aws", "setup"],
     params={
-        **aws_setup.identity_params(),
-        "node_type": Param(Config.node_type, type="string", description="Provisioned node type"),
-        "number_of_nodes": Param(Config.number_of_nodes, type="integer", minimum=1,
+        **identity_params(),
+        "node_type": Param(SetupSettings.node_type, type="string", description="Provisioned node type"),
+        "number_of_nodes": Param(SetupSettings.number_of_nodes, type="integer", minimum=1,
                                  description="Nodes; 1 makes a single-node cluster"),
-        "db_name": Param(Config.db_name, type="string", description="Database created in the warehouse"),
-        "master_username": Param(Config.master_username, type="string", description="Warehouse admin user"),
-        "publicly_accessible": Param(Config.publicly_accessible, type="boolean",
+        "db_name": Param(SetupSettings.db_name, type="string", description="Database created in the warehouse"),
+        "master_username": Param(SetupSettings.master_username, type="string", description="Warehouse admin user"),
+        "publicly_accessible": Param(SetupSettings.publicly_accessible, type="boolean",
                                      description="Give the warehouse a public endpoint (still closed by its "
                                                  "security group until you open it)"),
-        "kms_key_id": Param(Config.kms_key_id, type="string",
+        "kms_key_id": Param(SetupSettings.kms_key_id, type="string",
                             description="KMS key for encryption at rest; empty: the AWS-managed key"),
-        "base_capacity": Param(Config.base_capacity, type="integer", minimum=8,
+        "base_capacity": Param(SetupSettings.base_capacity, type="integer", minimum=8,
                                description="Serverless base capacity in RPUs (multiple of 8)"),
-        "pipeline_principal_arn": Param(Config.pipeline_principal_arn, type="string",
+        "pipeline_principal_arn": Param(SetupSettings.pipeline_principal_arn, type="string",
                                         description="IAM user or role Airflow's workers run as, trusted to "
                                                     "assume the role; empty: whoever runs this setup"),
-        "s3_bucket": Param(Config.s3_bucket, type="string", description="Source bucket"),
-        "log_prefix": Param(Config.log_prefix, type="string", description="Prefix of the daily event logs"),
-        "song_prefix": Param(Config.song_prefix, type="string", description="Prefix of the song files"),
-        "log_jsonpath": Param(Config.log_jsonpath, type="string", description="Key of the events' JSONPaths file"),
-        "manifest_prefix": Param(Config.manifest_prefix, type="string", description="Key prefix of COPY manifests"),
-        "register_connections": Param(Config.register_connections, type="boolean",
+        "s3_bucket": Param(SetupSettings.s3_bucket, type="string", description="Source bucket"),
+        "log_prefix": Param(SetupSettings.log_prefix, type="string", description="Prefix of the daily event logs"),
+        "song_prefix": Param(SetupSettings.song_prefix, type="string", description="Prefix of the song files"),
+        "log_jsonpath": Param(SetupSettings.log_jsonpath, type="string",
+                              description="Key of the events' JSONPaths file"),
+        "manifest_prefix": Param(SetupSettings.manifest_prefix, type="string",
+                                 description="Key prefix of COPY manifests"),
+        "register_connections": Param(SetupSettings.register_connections, type="boolean",
                                       description="Store the pipeline's connections in Secrets Manager"),
-        "schema": Param(Config.schema, type="string", description="Warehouse schema of the tables"),
+        "schema": Param(SetupSettings.schema, type="string", description="Warehouse schema of the tables"),
     },
 ) as dag:
 
     @task(doc_md="Create the bucket for COPY manifests (private, SSE-S3, manifests expire after 30 days) "
                  "in the source bucket's region, or use the existing one. Returns its name.")
     def ensure_manifest_bucket(params: dict[str, Any] | None = None) -> str:
-        config = Config.from_params(params or {})
-        name = config.manifest_bucket or aws_setup.default_manifest_bucket(
-            aws_setup.caller(aws_client("sts", config.admin_aws_conn_id, config.region)).account, config.source_region
+        config = SetupSettings.from_params(params or {})
+        name = config.manifest_bucket or bucket.default_manifest_bucket(
+            iam.caller(clients.sts(config)).account, config.source_region
         )
-        aws_setup.ensure_bucket(aws_client("s3", config.admin_aws_conn_id, config.source_region),
-                                name, config.source_region, config.manifest_prefix)
+        bucket.ensure_bucket(clients.s3(config), name, config.source_region, config.manifest_prefix)
         return name
 
     @task(doc_md="Create the IAM role Redshift (for COPY) and Airflow's workers (for listing and manifests) "
                  "assume, with a least-privilege inline policy; or check that the existing role is ours and "
                  "bring its trust and access policies up to date. Returns the role's ARN.")
     def ensure_role(manifest_bucket: str, params: dict[str, Any] | None = None) -> str:
-        config = Config.from_params(params or {})
-        iam = aws_client("iam", config.admin_aws_conn_id, config.region)
-        me = aws_setup.caller(aws_client("sts", config.admin_aws_conn_id, config.region))
-        principal = config.pipeline_principal_arn or aws_setup.principal_of(me.arn, iam)
-        policy = aws_setup.access_policy(
+        config = SetupSettings.from_params(params or {})
+        iam_client = clients.iam(config)
+        me = iam.caller(clients.sts(config))
+        principal = config.pipeline_principal_arn or iam.principal_of(me.arn, iam_client)
+        policy = iam.access_policy(
             source_bucket=config.s3_bucket,
             source_prefixes=[config.log_prefix, config.song_prefix],
             source_keys=[config.log_jsonpath],
@@ -128,22 +133,22 @@ with DAG(
             manifest_prefix=config.manifest_prefix,
             partition=me.partition,
         )
-        state = aws_setup.ensure_role(iam, name=config.role_name, trust=aws_setup.trust_policy(principal),
-                                      policy=policy)
+        state = iam.ensure_role(iam_client, name=config.role_name, trust=iam.trust_policy(principal),
+                                policy=policy)
         log.info("Role %s: trusted by redshift.amazonaws.com and %s; access policy:\n%s",
                  state.arn, principal, json.dumps(policy, indent=2))
         return state.arn
 
     @task.branch(doc_md="Follow the provisioned-cluster path or the Redshift Serverless path (`warehouse_kind`).")
     def choose_warehouse(params: dict[str, Any] | None = None) -> str:
-        config = Config.from_params(params or {})
+        config = SetupSettings.from_params(params or {})
         return "create_cluster" if config.warehouse_kind == "provisioned" else "create_serverless"
 
     manifest_bucket = ensure_manifest_bucket()
     role_arn = ensure_role(manifest_bucket)
     branch = choose_warehouse()
 
-    create_cluster = aws_setup.CreateOrReuseClusterOperator(
+    create_cluster = CreateOrReuseClusterOperator(
         task_id="create_cluster",
         doc_md="Create the cluster (encrypted, not publicly accessible unless the param says so, the role "
                "attached and made default, tagged) with the provider's RedshiftCreateClusterOperator; the "
@@ -161,15 +166,15 @@ with DAG(
         kms_key_id="{{ params.kms_key_id or None }}",
         iam_roles=[role_arn],
         default_iam_role_arn=role_arn,
-        tags=aws_setup.tag_list(),
+        tags=tag_list(),
         aws_conn_id="{{ params.admin_aws_conn_id }}",
         region_name="{{ params.region }}",
-        botocore_config=aws_setup.BOTOCORE_CONFIG,
+        botocore_config=BOTOCORE_CONFIG,
         wait_for_completion=False,  # wait_for_cluster waits, without holding a worker slot
         delete_cluster_on_failure=False,  # clean_up_failed_cluster decides, knowing whether this run created it
     )
 
-    wait_for_cluster = aws_setup.ClusterAvailableSensor(
+    wait_for_cluster = ClusterAvailableSensor(
         task_id="wait_for_cluster",
         doc_md="Wait until the cluster is `available` (a new one takes a few minutes); fail at once if it "
                "lands in a state it cannot leave (`incompatible-*`, `hardware-failure`, `deleting`).",
@@ -177,7 +182,7 @@ with DAG(
         target_status="available",
         aws_conn_id="{{ params.admin_aws_conn_id }}",
         region_name="{{ params.region }}",
-        botocore_config=aws_setup.BOTOCORE_CONFIG,
+        botocore_config=BOTOCORE_CONFIG,
         mode="reschedule",
         poke_interval=30,
         timeout=60 * 60,
@@ -186,11 +191,11 @@ with DAG(
     @task(doc_md="Delete the cluster if this run created it and its creation failed; leave it alone otherwise. "
                  "The teardown of `create_cluster`: runs however `wait_for_cluster` ends.")
     def clean_up_failed_cluster(created: dict[str, Any] | None, params: dict[str, Any] | None = None) -> str:
-        config = Config.from_params(params or {})
+        config = SetupSettings.from_params(params or {})
         created_this_run = bool(created and created.get("created"))
-        redshift = aws_client("redshift", config.admin_aws_conn_id, config.region) if created_this_run else None
-        outcome = aws_setup.delete_failed_cluster(redshift, config.cluster_identifier,
-                                                  created_this_run=created_this_run)
+        redshift = clients.redshift(config) if created_this_run else None
+        outcome = cluster.delete_failed_cluster(redshift, config.cluster_identifier,
+                                                created_this_run=created_this_run)
         log.info("Cluster %s: %s", config.cluster_identifier, outcome)
         return outcome
 
@@ -198,12 +203,8 @@ with DAG(
                  "created, also turn public access on or off as `publicly_accessible` says and reset the admin "
                  "password to the stored one if the secret is newer than the cluster.")
     def configure_cluster(role_arn: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        config = Config.from_params(params or {})
-        result = aws_setup.configure_cluster(
-            aws_client("redshift", config.admin_aws_conn_id, config.region),
-            aws_client("secretsmanager", config.admin_aws_conn_id, config.region),
-            config, role_arn,
-        )
+        config = SetupSettings.from_params(params or {})
+        result = cluster.configure_cluster(clients.redshift(config), clients.secrets(config), config, role_arn)
         log.info("Cluster %s at %s:%s: %s", config.cluster_identifier, result["host"], result["port"],
                  ", ".join(result["changes"]) or "nothing to change")
         return result
@@ -212,19 +213,19 @@ with DAG(
                  "admin password from Secrets Manager) and workgroup (`base_capacity` RPUs, not public unless "
                  "the param says so), and wait until both are available.")
     def create_serverless(role_arn: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
-        config = Config.from_params(params or {})
-        client = aws_client("redshift-serverless", config.admin_aws_conn_id, config.region)
-        sm = aws_client("secretsmanager", config.admin_aws_conn_id, config.region)
-        existing = aws_setup.get_namespace(client, config.serverless_namespace)
-        ours = existing is None or aws_setup.serverless_is_ours(client, existing["namespaceArn"])
-        master, _ = aws_setup.get_master(sm, config.master_password_secret, config.master_username, create=ours)
+        config = SetupSettings.from_params(params or {})
+        client = clients.serverless(config)
+        sm = clients.secrets(config)
+        existing = serverless.get_namespace(client, config.serverless_namespace)
+        ours = existing is None or serverless.serverless_is_ours(client, existing["namespaceArn"])
+        master, _ = secrets.get_master(sm, config.master_password_secret, config.master_username, create=ours)
         if master is None:
-            raise aws_setup.NotCreatedBySetup(
+            raise NotCreatedBySetup(
                 f"namespace {config.serverless_namespace} exists, was not created by sparkify_setup, and secret "
                 f"{config.master_password_secret} holds no password for it: store its admin password there"
             )
-        ref = aws_setup.namespace_ref(config.serverless_namespace)
-        state = aws_setup.ensure_serverless(
+        ref = secrets.namespace_ref(config.serverless_namespace)
+        state = serverless.ensure_serverless(
             client,
             namespace=config.serverless_namespace,
             workgroup=config.serverless_workgroup,
@@ -238,7 +239,7 @@ with DAG(
             reset_password=master.password if existing is not None and master.applied_to != ref else None,
         )
         if state.namespace_ours:
-            aws_setup.mark_applied(sm, config.master_password_secret, master, ref)
+            secrets.mark_applied(sm, config.master_password_secret, master, ref)
         return {"host": state.host, "port": state.port}
 
     @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
@@ -249,20 +250,20 @@ with DAG(
                  "SPARKIFY_* settings sparkify_etl needs (the manifest bucket above all).")
     def register_connections(role_arn: str, manifest_bucket: str,
                              params: dict[str, Any] | None = None) -> dict[str, Any]:
-        config = Config.from_params(params or {})
-        sm = aws_client("secretsmanager", config.admin_aws_conn_id, config.region)
-        host, port = aws_setup.warehouse_endpoint(config)
-        aws_conn = aws_setup.aws_connection(region=config.source_region, role_arn=role_arn)
+        config = SetupSettings.from_params(params or {})
+        sm = clients.secrets(config)
+        host, port = connections.warehouse_endpoint(config)
+        aws_conn = connections.aws_connection(region=config.source_region, role_arn=role_arn)
         registered: dict[str, Any] = {"host": host, "port": port, "secrets": {}}
         if config.register_connections:
-            master, _ = aws_setup.get_master(sm, config.master_password_secret, config.master_username, create=False)
+            master, _ = secrets.get_master(sm, config.master_password_secret, config.master_username, create=False)
             if master is None:
-                raise AirflowFailException(f"secret {config.master_password_secret} holds no password")
-            redshift_conn = aws_setup.redshift_connection(host=host, port=port, login=master.username,
-                                                          password=master.password, database=config.db_name)
+                raise MissingResource(f"secret {config.master_password_secret} holds no password")
+            redshift_conn = connections.redshift_connection(host=host, port=port, login=master.username,
+                                                            password=master.password, database=config.db_name)
             for conn_id, value in ((config.redshift_conn_id, redshift_conn), (config.aws_conn_id, aws_conn)):
                 name = config.connection_secret(conn_id)
-                aws_setup.write_secret(sm, name, value, f"Sparkify: Airflow connection {conn_id} (sparkify_setup)")
+                secrets.write_secret(sm, name, value, f"Sparkify: Airflow connection {conn_id} (sparkify_setup)")
                 registered["secrets"][conn_id] = name
             log.info(
                 "Registered connections %r and %r in Secrets Manager (%s) under %s/. Airflow reads them with\n"
@@ -296,14 +297,14 @@ with DAG(
         from sparkify import access, tables
         from sparkify.warehouse import Warehouse
 
-        config = Config.from_params(params or {})
-        sm = aws_client("secretsmanager", config.admin_aws_conn_id, config.region)
-        master, _ = aws_setup.get_master(sm, config.master_password_secret, config.master_username, create=False)
-        built = None if master is None else aws_setup.redshift_connection(
+        config = SetupSettings.from_params(params or {})
+        sm = clients.secrets(config)
+        master, _ = secrets.get_master(sm, config.master_password_secret, config.master_username, create=False)
+        built = None if master is None else connections.redshift_connection(
             host=registered["host"], port=registered["port"], login=master.username, password=master.password,
             database=config.db_name,
         )
-        with aws_setup.connection_in_env(config.redshift_conn_id, built):
+        with connections.connection_in_env(config.redshift_conn_id, built):
             connection = BaseHook.get_connection(config.redshift_conn_id)
             if connection.host != registered["host"]:
                 log.warning("Connection %r points at %s, not at the warehouse's endpoint %s: the tables are "
@@ -317,13 +318,13 @@ with DAG(
         return {"conn_id": config.redshift_conn_id, "dialect": wh.dialect, "schema": config.schema}
 
     configured = configure_cluster(role_arn)
-    serverless = create_serverless(role_arn)
+    serverless_ready = create_serverless(role_arn)
     registered = register_connections(role_arn, manifest_bucket)
     cleanup = clean_up_failed_cluster(create_cluster.output)
 
-    chain(manifest_bucket, role_arn, branch, [create_cluster, serverless])
+    chain(manifest_bucket, role_arn, branch, [create_cluster, serverless_ready])
     chain(create_cluster, wait_for_cluster, configured)
     wait_for_cluster >> cleanup
     cleanup.as_teardown(setups=create_cluster, on_failure_fail_dagrun=True)
-    [configured, serverless] >> registered
+    [configured, serverless_ready] >> registered
     create_tables(registered)

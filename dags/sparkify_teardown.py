@@ -27,8 +27,12 @@ from typing import Any
 from airflow.providers.amazon.aws.operators.redshift_cluster import RedshiftPauseClusterOperator
 from airflow.sdk import DAG, Param, TriggerRule, task
 
-from sparkify import aws_setup
-from sparkify.aws_setup import Config, aws_client
+from sparkify.aws import bucket, clients, cluster, iam, secrets, serverless
+from sparkify.aws.clients import BOTOCORE_CONFIG
+from sparkify.aws.errors import NotCreatedBySetup
+from sparkify.aws.settings import SetupSettings, identity_params
+from sparkify.aws.tags import CREATED_BY_KEY, is_ours
+from sparkify.operators import DeleteOwnClusterOperator
 
 log = logging.getLogger("sparkify.teardown")
 
@@ -49,12 +53,12 @@ with DAG(
     default_args=default_args,
     tags=["sparkify", "aws", "teardown"],
     params={
-        **aws_setup.identity_params(),
-        "warehouse_action": Param(Config.warehouse_action, enum=["delete", "pause"],
+        **identity_params(),
+        "warehouse_action": Param(SetupSettings.warehouse_action, enum=["delete", "pause"],
                                   description="Delete everything, or only pause the provisioned cluster"),
-        "final_snapshot": Param(Config.final_snapshot, type="boolean",
+        "final_snapshot": Param(SetupSettings.final_snapshot, type="boolean",
                                 description="Keep a final snapshot of the deleted warehouse"),
-        "secret_recovery_days": Param(Config.secret_recovery_days, type="integer", minimum=0, maximum=30,
+        "secret_recovery_days": Param(SetupSettings.secret_recovery_days, type="integer", minimum=0, maximum=30,
                                       description="Days a deleted secret can be restored (7-30; 0: delete at once)"),
     },
 ) as dag:
@@ -62,29 +66,28 @@ with DAG(
     @task.branch(doc_md="Find the warehouse, refuse (fail) if it exists without the setup's tag, and choose what "
                         "to do: delete it, pause it, or nothing if it is already gone or paused.")
     def inspect_warehouse(params: dict[str, Any] | None = None) -> list[str]:
-        config = Config.from_params(params or {})
+        config = SetupSettings.from_params(params or {})
         delete = config.warehouse_action == "delete"
         if config.warehouse_kind == "serverless":
-            client = aws_client("redshift-serverless", config.admin_aws_conn_id, config.region)
-            exists = aws_setup.check_serverless_ours(
-                client, namespace=config.serverless_namespace, workgroup=config.serverless_workgroup
+            exists = serverless.check_serverless_ours(
+                clients.serverless(config),
+                namespace=config.serverless_namespace, workgroup=config.serverless_workgroup
             )
             if not delete:
                 log.info("Redshift Serverless bills no compute while idle: nothing to pause")
                 return []
             return ["delete_serverless", "remove_role"] if exists else ["remove_role"]
 
-        cluster = aws_setup.describe_cluster(aws_client("redshift", config.admin_aws_conn_id, config.region),
-                                             config.cluster_identifier)
-        if cluster is None:
+        found = cluster.describe_cluster(clients.redshift(config), config.cluster_identifier)
+        if found is None:
             log.info("Cluster %s does not exist", config.cluster_identifier)
             return ["remove_role"] if delete else []
-        if not aws_setup.is_ours(cluster.get("Tags")):
-            raise aws_setup.NotCreatedBySetup(
+        if not is_ours(found.get("Tags")):
+            raise NotCreatedBySetup(
                 f"cluster {config.cluster_identifier} was not created by sparkify_setup (no "
-                f"{aws_setup.CREATED_BY_KEY} tag): refusing to {config.warehouse_action} it"
+                f"{CREATED_BY_KEY} tag): refusing to {config.warehouse_action} it"
             )
-        status = cluster["ClusterStatus"]
+        status = found["ClusterStatus"]
         log.info("Cluster %s is %s", config.cluster_identifier, status)
         if delete:
             return ["delete_cluster", "remove_role"]
@@ -95,7 +98,7 @@ with DAG(
 
     inspect = inspect_warehouse()
 
-    delete_cluster = aws_setup.DeleteOwnClusterOperator(
+    delete_cluster = DeleteOwnClusterOperator(
         task_id="delete_cluster",
         doc_md="Delete the cluster (the provider's RedshiftDeleteClusterOperator; it refuses a cluster without the "
                "setup's tag), keeping a final snapshot unless `final_snapshot` is off, and wait until it is gone.",
@@ -103,7 +106,7 @@ with DAG(
         final_snapshot="{{ params.final_snapshot }}",
         aws_conn_id="{{ params.admin_aws_conn_id }}",
         region_name="{{ params.region }}",
-        botocore_config=aws_setup.BOTOCORE_CONFIG,
+        botocore_config=BOTOCORE_CONFIG,
         wait_for_completion=True,
         poll_interval=30,
         max_attempts=60,
@@ -116,7 +119,7 @@ with DAG(
         cluster_identifier="{{ params.cluster_identifier }}",
         aws_conn_id="{{ params.admin_aws_conn_id }}",
         region_name="{{ params.region }}",
-        botocore_config=aws_setup.BOTOCORE_CONFIG,
+        botocore_config=BOTOCORE_CONFIG,
         wait_for_completion=True,
         poll_interval=30,
     )
@@ -124,11 +127,11 @@ with DAG(
     @task(doc_md="Delete the Serverless workgroup, then the namespace (with a final snapshot unless "
                  "`final_snapshot` is off), refusing either without the setup's tag; wait until both are gone.")
     def delete_serverless(params: dict[str, Any] | None = None) -> list[str]:
-        config = Config.from_params(params or {})
+        config = SetupSettings.from_params(params or {})
         snapshot = (f"{config.serverless_namespace}-final-{datetime.now(UTC):%Y%m%d%H%M%S}"
                     if config.final_snapshot else None)
-        done = aws_setup.delete_serverless(
-            aws_client("redshift-serverless", config.admin_aws_conn_id, config.region),
+        done = serverless.delete_serverless(
+            clients.serverless(config),
             namespace=config.serverless_namespace, workgroup=config.serverless_workgroup, final_snapshot=snapshot,
         )
         log.info("Redshift Serverless: %s", "; ".join(done) or "nothing to delete")
@@ -138,19 +141,19 @@ with DAG(
           doc_md="Once the warehouse is gone: detach and delete the role's policies, then the role (only if the "
                  "setup created it).")
     def remove_role(params: dict[str, Any] | None = None) -> str:
-        config = Config.from_params(params or {})
-        outcome = aws_setup.remove_role(aws_client("iam", config.admin_aws_conn_id, config.region), config.role_name)
+        config = SetupSettings.from_params(params or {})
+        outcome = iam.remove_role(clients.iam(config), config.role_name)
         log.info("IAM role %s: %s", config.role_name, outcome)
         return outcome
 
     @task(doc_md="Delete the admin-password secret and the registered `redshift` and `aws` connection secrets, "
                  "if the setup created them (recoverable for `secret_recovery_days`).")
     def remove_secrets(params: dict[str, Any] | None = None) -> dict[str, str]:
-        config = Config.from_params(params or {})
-        sm = aws_client("secretsmanager", config.admin_aws_conn_id, config.region)
+        config = SetupSettings.from_params(params or {})
+        sm = clients.secrets(config)
         names = [config.master_password_secret,
                  config.connection_secret(config.redshift_conn_id), config.connection_secret(config.aws_conn_id)]
-        outcome = {name: aws_setup.remove_secret(sm, name, int(config.secret_recovery_days)) for name in names}
+        outcome = {name: secrets.remove_secret(sm, name, int(config.secret_recovery_days)) for name in names}
         for name, what in outcome.items():
             log.info("Secret %s: %s", name, what)
         return outcome
@@ -158,16 +161,16 @@ with DAG(
     @task(doc_md="Empty and delete the COPY-manifest bucket if the setup created it; a bucket you named "
                  "yourself is left as it is.")
     def remove_manifest_bucket(params: dict[str, Any] | None = None) -> str:
-        config = Config.from_params(params or {})
-        name = config.manifest_bucket or aws_setup.default_manifest_bucket(
-            aws_setup.caller(aws_client("sts", config.admin_aws_conn_id, config.region)).account, config.source_region
+        config = SetupSettings.from_params(params or {})
+        name = config.manifest_bucket or bucket.default_manifest_bucket(
+            iam.caller(clients.sts(config)).account, config.source_region
         )
-        outcome = aws_setup.remove_bucket(aws_client("s3", config.admin_aws_conn_id, config.source_region), name)
+        outcome = bucket.remove_bucket(clients.s3(config), name)
         log.info("Bucket s3://%s: %s", name, outcome)
         return outcome
 
-    serverless = delete_serverless()
+    serverless_deleted = delete_serverless()
     role = remove_role()
-    inspect >> [delete_cluster, pause_cluster, serverless, role]
-    [delete_cluster, serverless] >> role
+    inspect >> [delete_cluster, pause_cluster, serverless_deleted, role]
+    [delete_cluster, serverless_deleted] >> role
     role >> remove_secrets() >> remove_manifest_bucket()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
 
+from sparkify.aws.errors import error_code
 from sparkify.errors import TransientError
 
 log = logging.getLogger(__name__)
@@ -28,12 +29,6 @@ class S3Object:
     key: str
     etag: str
     size: int
-
-
-def _error_code(err: Exception) -> str | None:
-    """The S3 error code of a botocore ``ClientError`` (``err.response``), None for anything else."""
-    response = getattr(err, "response", None)
-    return response.get("Error", {}).get("Code") if isinstance(response, dict) else None
 
 
 class SourceMissing(TransientError):
@@ -107,7 +102,7 @@ class S3:
         try:
             response = self.client.head_object(Bucket=bucket, Key=key)
         except Exception as err:
-            if _error_code(err) in ("404", "NoSuchKey", "NotFound"):
+            if error_code(err) in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
         return S3Object(key, response["ETag"].strip('"'), int(response["ContentLength"]))
@@ -125,7 +120,7 @@ class S3:
         try:
             return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except Exception as err:
-            if _error_code(err) in ("404", "NoSuchKey"):
+            if error_code(err) in ("404", "NoSuchKey"):
                 raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
             raise
 
@@ -139,7 +134,7 @@ class S3:
         try:
             body = self.client.get_object(Bucket=bucket, Key=key, **kwargs)["Body"]
         except Exception as err:
-            code = _error_code(err)
+            code = error_code(err)
             if code in ("404", "NoSuchKey"):
                 raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
             if code in ("412", "PreconditionFailed"):

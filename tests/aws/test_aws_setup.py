@@ -1,4 +1,5 @@
-"""sparkify.aws_setup where moto cannot show the behaviour, or where a whole DAG run is not needed.
+"""The setup's AWS code (sparkify.aws, its operators and sensor) where moto cannot show the behaviour,
+or where a whole DAG run is not needed.
 
 - Redshift Serverless (moto has none): the exact API calls, against botocore's ``Stubber``.
 - A cluster that stays ``creating``, a failed creation, throttling: a mocked client, checking
@@ -15,13 +16,21 @@ from unittest import mock
 
 import boto3
 import pytest
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowRescheduleException
+from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 from tests.aws.conftest import ACCOUNT, ADMIN_CONN_ID, REGION, Aws
 from tests.helpers import load_dag
 
-from sparkify import aws_setup
+from sparkify.aws import clients, cluster, connections, polling, secrets
+from sparkify.aws.bucket import ensure_bucket, remove_bucket
+from sparkify.aws.errors import NotCreatedBySetup, NotReadyInTime
+from sparkify.aws.iam import access_policy, ensure_role, principal_of, remove_role, same_policy, trust_policy
+from sparkify.aws.serverless import ServerlessState, delete_serverless, ensure_serverless
+from sparkify.aws.settings import SetupSettings
+from sparkify.aws.tags import is_ours, tag_list
+from sparkify.operators import CreateOrReuseClusterOperator, DeleteOwnClusterOperator
+from sparkify.sensors import ClusterAvailableSensor
 
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/sparkify-redshift-copy"
 TAGS = [{"key": "sparkify-created-by", "value": "sparkify_setup"}, {"key": "project", "value": "sparkify"}]
@@ -76,7 +85,7 @@ def test_both_dags_load_with_a_doc_on_every_task_and_manual_trigger_only():
 
 
 def test_access_policy_grants_only_the_source_prefixes_and_the_manifest_prefix():
-    policy = aws_setup.access_policy(
+    policy = access_policy(
         source_bucket="udacity-dend", source_prefixes=["log_data", "song_data/"], source_keys=["log_json_path.json"],
         manifest_bucket="my-manifests", manifest_prefix="sparkify-manifests/",
     )
@@ -95,8 +104,8 @@ def test_access_policy_grants_only_the_source_prefixes_and_the_manifest_prefix()
 
 def test_same_policy_ignores_spelling_but_not_content():
     a = {"Statement": [{"Action": "s3:GetObject", "Resource": ["b", "a"]}]}
-    assert aws_setup.same_policy(a, json.dumps({"Statement": [{"Action": ["s3:GetObject"], "Resource": ["a", "b"]}]}))
-    assert not aws_setup.same_policy(a, {"Statement": [{"Action": "s3:GetObject", "Resource": ["a"]}]})
+    assert same_policy(a, json.dumps({"Statement": [{"Action": ["s3:GetObject"], "Resource": ["a", "b"]}]}))
+    assert not same_policy(a, {"Statement": [{"Action": "s3:GetObject", "Resource": ["a"]}]})
 
 
 @pytest.mark.parametrize(("arn", "expected"), [
@@ -108,19 +117,19 @@ def test_same_policy_ignores_spelling_but_not_content():
 def test_principal_of_the_identity_running_the_setup(arn, expected):
     iam = mock.Mock()
     iam.get_role.return_value = {"Role": {"Arn": f"arn:aws:iam::{ACCOUNT}:role/aws-reserved/Admin"}}
-    assert aws_setup.principal_of(arn, iam) == expected
+    assert principal_of(arn, iam) == expected
 
 
 def test_a_federated_user_must_name_the_principal():
     with pytest.raises(AirflowFailException, match="pipeline_principal_arn"):
-        aws_setup.principal_of(f"arn:aws:sts::{ACCOUNT}:federated-user/bob")
+        principal_of(f"arn:aws:sts::{ACCOUNT}:federated-user/bob")
 
 
 # -- waiting for a cluster, a failed creation, throttling (mocked clients) ------------------------------
 
 
-def sensor(**kwargs: Any) -> aws_setup.ClusterAvailableSensor:
-    s = aws_setup.ClusterAvailableSensor(task_id="wait_for_cluster", cluster_identifier="sparkify",
+def sensor(**kwargs: Any) -> ClusterAvailableSensor:
+    s = ClusterAvailableSensor(task_id="wait_for_cluster", cluster_identifier="sparkify",
                                          poke_interval=30, timeout=3600, **kwargs)
     s.__dict__["hook"] = mock.Mock()  # the sensor's RedshiftHook (a cached property)
     return s
@@ -157,16 +166,16 @@ def test_a_failed_creation_fails_the_sensor_at_once_and_is_cleaned_up():
 
     redshift = mock.Mock()
     redshift.describe_clusters.return_value = {"Clusters": [
-        {"ClusterStatus": "incompatible-network", "Tags": aws_setup.tag_list()}]}
-    assert aws_setup.delete_failed_cluster(redshift, "sparkify", created_this_run=False).startswith("not created")
+        {"ClusterStatus": "incompatible-network", "Tags": tag_list()}]}
+    assert cluster.delete_failed_cluster(redshift, "sparkify", created_this_run=False).startswith("not created")
     redshift.delete_cluster.assert_not_called()
-    assert "deleted" in aws_setup.delete_failed_cluster(redshift, "sparkify", created_this_run=True)
+    assert "deleted" in cluster.delete_failed_cluster(redshift, "sparkify", created_this_run=True)
     redshift.delete_cluster.assert_called_once_with(ClusterIdentifier="sparkify", SkipFinalClusterSnapshot=True)
 
     healthy = mock.Mock()
     healthy.describe_clusters.return_value = {"Clusters": [{"ClusterStatus": "available",
-                                                            "Tags": aws_setup.tag_list()}]}
-    aws_setup.delete_failed_cluster(healthy, "sparkify", created_this_run=True)
+                                                            "Tags": tag_list()}]}
+    cluster.delete_failed_cluster(healthy, "sparkify", created_this_run=True)
     healthy.delete_cluster.assert_not_called()
 
 
@@ -193,18 +202,18 @@ def test_wait_until_polls_through_throttling_and_times_out():
             raise answer
         return answer
 
-    assert aws_setup.wait_until(probe, what="x", timeout=100, interval=10, sleep=sleeps.append) == 3
+    assert polling.wait_until(probe, what="x", timeout=100, interval=10, sleep=sleeps.append) == 3
     assert sleeps == [10, 10]
 
     now = [0.0]
-    with pytest.raises(AirflowException, match="not reached within 25 s"):
-        aws_setup.wait_until(lambda: False, what="x", timeout=25, interval=10,
+    with pytest.raises(NotReadyInTime, match="not reached within 25 s"):
+        polling.wait_until(lambda: False, what="x", timeout=25, interval=10,
                              sleep=lambda s: now.__setitem__(0, now[0] + s), clock=lambda: now[0])
 
 
 def test_botocore_retries_throttled_calls_with_backoff():
-    assert aws_setup.BOTOCORE_CONFIG == {"retries": {"mode": "standard", "max_attempts": 10}}
-    assert load_dag("sparkify_setup").task_dict["create_cluster"].botocore_config == aws_setup.BOTOCORE_CONFIG
+    assert clients.BOTOCORE_CONFIG == {"retries": {"mode": "standard", "max_attempts": 10}}
+    assert load_dag("sparkify_setup").task_dict["create_cluster"].botocore_config == clients.BOTOCORE_CONFIG
 
 
 # -- reuse and refusal, on moto's server -------------------------------------------------------------------
@@ -214,16 +223,16 @@ def create_cluster(aws: Aws, identifier: str, *, ours: bool) -> None:
     aws.client("redshift").create_cluster(
         ClusterIdentifier=identifier, NodeType="ra3.large", ClusterType="single-node", MasterUsername="admin",
         MasterUserPassword="Original1pass", Encrypted=True, PubliclyAccessible=False, IamRoles=[ROLE_ARN],
-        Tags=aws_setup.tag_list() if ours else [{"Key": "team", "Value": "analytics"}],
+        Tags=tag_list() if ours else [{"Key": "team", "Value": "analytics"}],
     )
 
 
-def config(aws: Aws, **extra: Any) -> aws_setup.Config:
-    return aws_setup.Config(**{k: v for k, v in aws.conf(**extra).items() if k != "manifest_bucket"})
+def config(aws: Aws, **extra: Any) -> SetupSettings:
+    return SetupSettings(**{k: v for k, v in aws.conf(**extra).items() if k != "manifest_bucket"})
 
 
-def reuse_operator(aws: Aws) -> aws_setup.CreateOrReuseClusterOperator:
-    return aws_setup.CreateOrReuseClusterOperator(
+def reuse_operator(aws: Aws) -> CreateOrReuseClusterOperator:
+    return CreateOrReuseClusterOperator(
         task_id="create_cluster", cluster_identifier=aws.names["cluster_identifier"], node_type="ra3.large",
         cluster_type="single-node", master_username="sparkify_admin",
         master_password_secret=aws.names["master_password_secret"], publicly_accessible=False, encrypted=True,
@@ -238,12 +247,12 @@ def test_a_paused_cluster_of_ours_is_resumed_and_given_the_stored_password(aws: 
     assert reuse_operator(aws).execute({}) == {"cluster_identifier": aws.names["cluster_identifier"],
                                                "created": False}
     assert aws.cluster()["ClusterStatus"] == "available"  # moto resumes at once
-    assert aws_setup.is_ours(aws.cluster()["Tags"])
+    assert is_ours(aws.cluster()["Tags"])
     stored = aws.secret(aws.names["master_password_secret"])
     assert "applied_to" not in stored  # generated for a cluster that does not use it yet
 
     redshift = mock.Mock(wraps=aws.client("redshift"))
-    result = aws_setup.configure_cluster(redshift, aws.client("secretsmanager"),
+    result = cluster.configure_cluster(redshift, aws.client("secretsmanager"),
                                          config(aws, publicly_accessible=True), ROLE_ARN)
     assert result["changes"] == ["publicly accessible turned on", "admin password reset to the stored one"]
     assert redshift.modify_cluster.call_args_list == [
@@ -255,7 +264,7 @@ def test_a_paused_cluster_of_ours_is_resumed_and_given_the_stored_password(aws: 
 
     # Again: nothing left to change.
     redshift.reset_mock()
-    again = aws_setup.configure_cluster(redshift, aws.client("secretsmanager"),
+    again = cluster.configure_cluster(redshift, aws.client("secretsmanager"),
                                         config(aws, publicly_accessible=True), ROLE_ARN)
     assert again["changes"] == []
     redshift.modify_cluster.assert_not_called()
@@ -270,7 +279,7 @@ def test_a_reused_cluster_without_the_role_gets_it_attached():
     sm = mock.Mock()
     sm.describe_secret.return_value = {"ARN": "arn", "Tags": []}
     sm.get_secret_value.return_value = {"SecretString": json.dumps({"username": "u", "password": "Given1byhand"})}
-    result = aws_setup.configure_cluster(redshift, sm, aws_setup.Config(cluster_identifier="sparkify"), ROLE_ARN)
+    result = cluster.configure_cluster(redshift, sm, SetupSettings(cluster_identifier="sparkify"), ROLE_ARN)
     redshift.modify_cluster_iam_roles.assert_called_once_with(ClusterIdentifier="sparkify", AddIamRoles=[ROLE_ARN])
     redshift.modify_cluster.assert_not_called()  # not ours: its password is never changed
     assert result == {"host": "sparkify.x.us-west-2.redshift.amazonaws.com", "port": 5439,
@@ -285,40 +294,40 @@ def test_a_cluster_the_setup_did_not_create_is_reused_only_with_its_password_and
 
     teardown = load_dag("sparkify_teardown")
     params = {**aws.conf(), "warehouse_kind": "provisioned", "warehouse_action": "delete"}
-    with pytest.raises(aws_setup.NotCreatedBySetup, match="refusing to delete"):
+    with pytest.raises(NotCreatedBySetup, match="refusing to delete"):
         teardown.task_dict["inspect_warehouse"].python_callable(params=params)
-    delete = aws_setup.DeleteOwnClusterOperator(task_id="delete_cluster", cluster_identifier=identifier,
+    delete = DeleteOwnClusterOperator(task_id="delete_cluster", cluster_identifier=identifier,
                                                 aws_conn_id=ADMIN_CONN_ID, region_name=REGION)
-    with pytest.raises(aws_setup.NotCreatedBySetup):
+    with pytest.raises(NotCreatedBySetup):
         delete.execute({})
     assert aws.cluster()["ClusterStatus"] == "available"
-    assert not aws_setup.is_ours(aws.cluster()["Tags"])
+    assert not is_ours(aws.cluster()["Tags"])
 
 
 def test_a_role_secret_or_bucket_the_setup_did_not_create_is_left_alone(aws: Aws):
     iam, sm, s3 = aws.client("iam"), aws.client("secretsmanager"), aws.client("s3")
     name = aws.names["role_name"]
-    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(aws_setup.trust_policy(None)))
-    with pytest.raises(aws_setup.NotCreatedBySetup):
-        aws_setup.ensure_role(iam, name=name, trust=aws_setup.trust_policy(None), policy={"Statement": []})
-    with pytest.raises(aws_setup.NotCreatedBySetup):
-        aws_setup.remove_role(iam, name)
+    iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust_policy(None)))
+    with pytest.raises(NotCreatedBySetup):
+        ensure_role(iam, name=name, trust=trust_policy(None), policy={"Statement": []})
+    with pytest.raises(NotCreatedBySetup):
+        remove_role(iam, name)
     assert iam.get_role(RoleName=name)
 
     secret = aws.names["master_password_secret"]
     sm.create_secret(Name=secret, SecretString="Mine1secret")
-    with pytest.raises(aws_setup.NotCreatedBySetup):
-        aws_setup.write_secret(sm, secret, {"password": "x"}, "")
-    assert aws_setup.remove_secret(sm, secret, 7).startswith("kept")
-    master, generated = aws_setup.get_master(sm, secret, "admin", create=True)  # a hand-made plain password
+    with pytest.raises(NotCreatedBySetup):
+        secrets.write_secret(sm, secret, {"password": "x"}, "")
+    assert secrets.remove_secret(sm, secret, 7).startswith("kept")
+    master, generated = secrets.get_master(sm, secret, "admin", create=True)  # a hand-made plain password
     assert (master.password, generated) == ("Mine1secret", False)
 
     bucket = aws.names["manifest_bucket"]
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
-    assert aws_setup.ensure_bucket(s3, bucket, REGION, "sparkify-manifests") is False
-    assert aws_setup.remove_bucket(s3, bucket).startswith("kept")
-    assert aws_setup.remove_role(iam, "no-such-role") == "absent"
-    assert aws_setup.remove_secret(sm, "no/such/secret", 7) == "absent"
+    assert ensure_bucket(s3, bucket, REGION, "sparkify-manifests") is False
+    assert remove_bucket(s3, bucket).startswith("kept")
+    assert remove_role(iam, "no-such-role") == "absent"
+    assert secrets.remove_secret(sm, "no/such/secret", 7) == "absent"
 
 
 def test_the_registered_connection_is_used_only_when_airflow_has_none(monkeypatch):
@@ -326,16 +335,16 @@ def test_the_registered_connection_is_used_only_when_airflow_has_none(monkeypatc
 
     built = {"conn_type": "postgres", "host": "db.example", "login": "u", "password": "Not1real", "schema": "d"}
     monkeypatch.delenv("AIRFLOW_CONN_WH_SETUP_TEST", raising=False)
-    with aws_setup.connection_in_env("wh_setup_test", built):
+    with connections.connection_in_env("wh_setup_test", built):
         assert json.loads(os.environ["AIRFLOW_CONN_WH_SETUP_TEST"]) == built
     assert "AIRFLOW_CONN_WH_SETUP_TEST" not in os.environ
 
     monkeypatch.setenv("AIRFLOW_CONN_WH_SETUP_TEST", "postgresql://me@localhost/mine")
-    with aws_setup.connection_in_env("wh_setup_test", built):
+    with connections.connection_in_env("wh_setup_test", built):
         assert os.environ["AIRFLOW_CONN_WH_SETUP_TEST"] == "postgresql://me@localhost/mine"
 
     with pytest.raises(AirflowFailException, match="none was registered"):
-        with aws_setup.connection_in_env("wh_setup_missing", None):
+        with connections.connection_in_env("wh_setup_missing", None):
             pass
 
 
@@ -374,8 +383,8 @@ def not_found(stub: Stubber, operation: str, params: dict[str, Any]) -> None:
                           expected_params=params)
 
 
-def ensure(client: Any, sleeps: list[float], **kwargs: Any) -> aws_setup.ServerlessState:
-    return aws_setup.ensure_serverless(
+def ensure(client: Any, sleeps: list[float], **kwargs: Any) -> ServerlessState:
+    return ensure_serverless(
         client, namespace="sparkify", workgroup="sparkify", admin_username="sparkify_admin",
         new_password=lambda: "Known1password", db_name="sparkify", role_arn=ROLE_ARN, base_capacity=8,
         publicly_accessible=False, sleep=sleeps.append, **kwargs,
@@ -404,7 +413,7 @@ def test_serverless_namespace_and_workgroup_are_created_by_these_calls(serverles
 
     sleeps: list[float] = []
     state = ensure(client, sleeps)
-    assert state == aws_setup.ServerlessState(ENDPOINT["address"], 5439, namespace_created=True,
+    assert state == ServerlessState(ENDPOINT["address"], 5439, namespace_created=True,
                                               workgroup_created=True, namespace_ours=True)
     assert sleeps == [15, 15, 15]  # namespace modifying; workgroup creating; throttled
 
@@ -448,7 +457,7 @@ def test_serverless_teardown_deletes_workgroup_then_namespace_by_these_calls(ser
     not_found(stub, "get_namespace", ns)
 
     sleeps: list[float] = []
-    done = aws_setup.delete_serverless(client, namespace="sparkify", workgroup="sparkify",
+    done = delete_serverless(client, namespace="sparkify", workgroup="sparkify",
                                        final_snapshot="sparkify-final-1", sleep=sleeps.append)
     assert done == ["workgroup sparkify deleted", "namespace sparkify deleted, final snapshot sparkify-final-1"]
     assert sleeps == [15]
@@ -458,8 +467,8 @@ def test_serverless_teardown_refuses_a_workgroup_the_setup_did_not_create(server
     client, stub = serverless
     stub.add_response("get_workgroup", workgroup(), {"workgroupName": "sparkify"})
     stub.add_response("list_tags_for_resource", {"tags": [{"key": "team", "value": "bi"}]}, {"resourceArn": WG_ARN})
-    with pytest.raises(aws_setup.NotCreatedBySetup, match="workgroup sparkify"):
-        aws_setup.delete_serverless(client, namespace="sparkify", workgroup="sparkify", final_snapshot=None)
+    with pytest.raises(NotCreatedBySetup, match="workgroup sparkify"):
+        delete_serverless(client, namespace="sparkify", workgroup="sparkify", final_snapshot=None)
 
 
 def test_the_setup_dags_serverless_task_stores_and_uses_one_password(aws: Aws, serverless):
@@ -482,13 +491,8 @@ def test_the_setup_dags_serverless_task_stores_and_uses_one_password(aws: Aws, s
     stub.add_response("get_workgroup", workgroup(), wg)
 
     module = __import__("sparkify_setup")
-    real = aws_setup.aws_client
-
-    def client_for(service: str, *args: Any) -> Any:
-        return client if service == "redshift-serverless" else real(service, *args)
-
     params = {**aws.conf(), "warehouse_kind": "serverless"}
-    with mock.patch.object(module, "aws_client", client_for):
+    with mock.patch.object(clients, "serverless", return_value=client):
         result = module.dag.task_dict["create_serverless"].python_callable(ROLE_ARN, params=params)
     assert result == {"host": ENDPOINT["address"], "port": 5439}
     stored = aws.secret(aws.names["master_password_secret"])

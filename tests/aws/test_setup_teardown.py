@@ -17,7 +17,10 @@ import pytest
 from tests.aws.conftest import ACCOUNT, REGION, Aws
 from tests.helpers import load_dag
 
-from sparkify import access, aws_setup, migrations, warehouse
+from sparkify import access, migrations, warehouse
+from sparkify.aws.iam import POLICY_NAME
+from sparkify.aws.settings import SetupSettings
+from sparkify.aws.tags import is_ours
 from sparkify.tables import ALL_TABLES
 
 
@@ -29,7 +32,7 @@ def run_dag(dag_id: str, aws: Aws, **conf: Any):
     """Run ``dag_id`` with every param given: in one process, ``dag.test()`` keeps the params of an
     earlier run's conf in the DAG object, so a param left out would not fall back to its default."""
     dag = load_dag(dag_id)
-    defaults = aws_setup.Config()
+    defaults = SetupSettings()
     run = dag.test(run_conf={**{k: getattr(defaults, k) for k in dag.params}, **aws.conf(**conf)})
     return run, states(run)
 
@@ -110,14 +113,14 @@ def test_setup_then_teardown_end_to_end(aws: Aws, airflow_db, empty_database, ca
     assert ran["create_serverless"] == "skipped" and ran["create_tables"] == "success"
 
     role = iam.get_role(RoleName=names["role_name"])["Role"]
-    assert aws_setup.is_ours(iam.list_role_tags(RoleName=names["role_name"])["Tags"])
+    assert is_ours(iam.list_role_tags(RoleName=names["role_name"])["Tags"])
     assert role["AssumeRolePolicyDocument"]["Statement"] == [
         {"Sid": "RedshiftCopy", "Effect": "Allow", "Principal": {"Service": "redshift.amazonaws.com"},
          "Action": "sts:AssumeRole"},
         {"Sid": "AirflowStaging", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/moto"},
          "Action": "sts:AssumeRole"},
     ]
-    policy = iam.get_role_policy(RoleName=names["role_name"], PolicyName=aws_setup.POLICY_NAME)["PolicyDocument"]
+    policy = iam.get_role_policy(RoleName=names["role_name"], PolicyName=POLICY_NAME)["PolicyDocument"]
     source, bucket = "sparkify-tests", names["manifest_bucket"]  # the tests' SPARKIFY_S3_BUCKET
     assert policy == {
         "Version": "2012-10-17",
@@ -137,7 +140,7 @@ def test_setup_then_teardown_end_to_end(aws: Aws, airflow_db, empty_database, ca
     cluster = aws.cluster()
     assert cluster["PubliclyAccessible"] is False
     assert cluster["Encrypted"] is True
-    assert aws_setup.is_ours(cluster["Tags"])
+    assert is_ours(cluster["Tags"])
     assert [r["IamRoleArn"] for r in cluster["IamRoles"]] == [role["Arn"]]
     assert (cluster["NodeType"], cluster["NumberOfNodes"]) == ("ra3.large", 1)
     assert (cluster["MasterUsername"], cluster["DBName"]) == ("sparkify_admin", "sparkify")
@@ -147,7 +150,7 @@ def test_setup_then_teardown_end_to_end(aws: Aws, airflow_db, empty_database, ca
     password = master["password"]
     assert len(password) == 32 and password.isalnum()
     assert master["applied_to"] == f"cluster/{names['cluster_identifier']}"
-    assert aws_setup.is_ours(sm.describe_secret(SecretId=names["master_password_secret"])["Tags"])
+    assert is_ours(sm.describe_secret(SecretId=names["master_password_secret"])["Tags"])
     prefix = names["connections_prefix"]
     assert aws.secret(f"{prefix}/redshift") == {
         "conn_type": "redshift", "host": cluster["Endpoint"]["Address"], "port": 5439, "login": "sparkify_admin",
@@ -156,7 +159,7 @@ def test_setup_then_teardown_end_to_end(aws: Aws, airflow_db, empty_database, ca
     assert aws.secret(f"{prefix}/aws") == {"conn_type": "aws",
                                            "extra": {"region_name": REGION, "role_arn": role["Arn"]}}
 
-    assert aws_setup.is_ours(s3.get_bucket_tagging(Bucket=bucket)["TagSet"])
+    assert is_ours(s3.get_bucket_tagging(Bucket=bucket)["TagSet"])
     assert all(s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"].values())
     assert s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0][
         "ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
@@ -191,7 +194,7 @@ def test_setup_then_teardown_end_to_end(aws: Aws, airflow_db, empty_database, ca
     assert iam.get_role(RoleName=names["role_name"])["Role"]["CreateDate"] == role["CreateDate"]
     assert aws.cluster()["ClusterCreateTime"] == created_at
     assert aws.secret(names["master_password_secret"])["password"] == password
-    resources = iam.get_role_policy(RoleName=names["role_name"], PolicyName=aws_setup.POLICY_NAME)[
+    resources = iam.get_role_policy(RoleName=names["role_name"], PolicyName=POLICY_NAME)[
         "PolicyDocument"]["Statement"][1]["Resource"]
     assert f"arn:aws:s3:::{source}/songs_v2/*" in resources
     assert f"arn:aws:s3:::{source}/song_data/*" not in resources

@@ -25,6 +25,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from sparkify import jsonload, refresh, settings
+from sparkify.aws.names import REGION
 from sparkify.loading import checked_interval
 from sparkify.resources import peak_rss_mb
 from sparkify.s3 import S3, S3Object, SourceMissing
@@ -263,7 +264,7 @@ class StageToRedshiftOperator(BaseOperator):
                 raise settings.InvalidParam(
                     f"json_format={self.json_format!r}: use 'auto', 'auto ignorecase' or s3://bucket/jsonpaths.json"
                 )
-            if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", self.region):
+            if not REGION.fullmatch(self.region):
                 raise settings.InvalidParam(f"region={self.region!r} is not an AWS region name")
             self.listing_period_hours = _non_negative(self.listing_period_hours, "listing_period_hours")
             self.grace_hours = _non_negative(self.grace_hours, "grace_hours")
