@@ -7,7 +7,7 @@ Endpoints and fields, as in airflow/api_fastapi/core_api/routes/public/ and data
 - ``GET /api/v2/backfills?dag_id=…`` (dag_id required; ``order_by``, ``limit``, ``offset``) and
   ``GET /api/v2/backfills/{id}``: ``id``, ``dag_id``, ``from_date``, ``to_date``, ``created_at``,
   ``completed_at``.
-- ``GET /api/v2/dags/{dag_id}/dagRuns`` with ``run_type``, ``logical_date_gte`` / ``logical_date_lte``:
+- ``GET /api/v2/dags/{dag_id}/dagRuns`` with ``run_type``, ``state``, ``logical_date_gte`` / ``logical_date_lte``:
   ``dag_run_id``, ``logical_date``, ``state``, ``start_date``, ``end_date``. A run's backfill is not in
   the response: a backfill's runs are the DAG's ``backfill`` runs whose logical dates lie in its
   [from_date, to_date] (one run per logical date; a backfill that reprocesses a run takes it over).
@@ -36,6 +36,7 @@ from sparkify_local.runner import Stack
 
 PAGE = 100
 FINISHED = ("success", "failed")
+UNFINISHED = ("queued", "running")
 
 
 def when(value: str | None) -> datetime | None:
@@ -88,10 +89,22 @@ def latest_backfill_id(stack: Stack, dag_id: str) -> int | None:
     return found[0]["id"] if found else None
 
 
+def _backfill_filter(info: dict[str, Any]) -> dict[str, Any]:
+    return {"run_type": "backfill", "logical_date_gte": info["from_date"], "logical_date_lte": info["to_date"]}
+
+
 def backfill_runs(stack: Stack, info: dict[str, Any]) -> list[dict[str, Any]]:
     """The DAG runs of a backfill (``info`` from GET /api/v2/backfills/{id})."""
-    return list(paged(stack, _path("/api/v2/dags/{}/dagRuns", info["dag_id"]), "dag_runs", run_type="backfill",
-                      logical_date_gte=info["from_date"], logical_date_lte=info["to_date"], order_by="logical_date"))
+    return list(paged(stack, _path("/api/v2/dags/{}/dagRuns", info["dag_id"]), "dag_runs",
+                      order_by="logical_date", **_backfill_filter(info)))
+
+
+def count_backfill_runs(stack: Stack, info: dict[str, Any], states: tuple[str, ...] = ()) -> int:
+    """How many runs of the backfill are in one of ``states`` (all when empty): one small request
+    (``total_entries`` of a one-item page), cheap enough to poll; the api-server's CPU counts as Airflow's."""
+    page = get(stack, _path("/api/v2/dags/{}/dagRuns", info["dag_id"]), limit=1, state=list(states) or None,
+               **_backfill_filter(info))
+    return int(page.get("total_entries") or 0)
 
 
 # -- runs, task instances, XComs -------------------------------------------------------------------------

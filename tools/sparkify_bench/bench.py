@@ -218,11 +218,11 @@ class Bench:
         if not quiet:
             say(f"  {command}")
         poll, last_report, began = (1.0 if hours <= 48 else 2.0), time.monotonic(), time.monotonic()
+        total = airflow_api.count_backfill_runs(stack, info)
+        if not total:
+            raise RunnerError(f"backfill {backfill_id} of {dag_id} has no run to wait for (every hour kept?)")
         while True:
-            runs = airflow_api.backfill_runs(stack, info)
-            total = len(runs)
-            done = sum(1 for r in runs if r["state"] in airflow_api.FINISHED)
-            ok = sum(1 for r in runs if r["state"] == "success")
+            done = total - airflow_api.count_backfill_runs(stack, info, airflow_api.UNFINISHED)
             if total and done == total:
                 break
             for name, process in stack.processes.items():
@@ -233,6 +233,8 @@ class Bench:
                 last_report = time.monotonic()
             time.sleep(poll)
         cpu1 = stack.cpu()
+        runs = airflow_api.backfill_runs(stack, info)
+        total, ok = len(runs), sum(1 for r in runs if r["state"] == "success")
         created = airflow_api.when(info["created_at"])
         ends = [airflow_api.when(r["end_date"]) for r in runs if r.get("end_date")]
         wall = (max(ends) - created).total_seconds()

@@ -44,8 +44,8 @@ def plot_runs(path: Path, minutes: list[float], title: str) -> str:
     return f"matplotlib {matplotlib.__version__}"
 
 
-def scale_title(runs: int, max_active_runs: int | str) -> str:
-    return f"{ETL} backfill: {runs} hourly runs, max-active-runs {max_active_runs}"
+def scale_title(runs: int, max_active_runs: int | None) -> str:
+    return f"{ETL} backfill: {runs} hourly runs" + (f", max-active-runs {max_active_runs}" if max_active_runs else "")
 
 
 def plot_from_results(results: dict[str, Any], path: Path) -> str:
@@ -54,8 +54,7 @@ def plot_from_results(results: dict[str, Any], path: Path) -> str:
     minutes = scale.get("completions_min")
     if not minutes:
         raise SystemExit("the results hold no scale section with completions_min (per-run completion minutes)")
-    mar = scale.get("max_active_runs", "?")
-    return plot_runs(path, minutes, scale_title(scale.get("runs", len(minutes)), mar))
+    return plot_runs(path, minutes, scale_title(scale.get("runs", len(minutes)), scale.get("max_active_runs")))
 
 
 def main(argv: list[str] | None = None) -> int:
