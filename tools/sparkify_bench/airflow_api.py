@@ -119,6 +119,14 @@ def dag_run(stack: Stack, dag_id: str, run_id: str) -> dict[str, Any] | None:
         raise
 
 
+def run_states(stack: Stack, dag_id: str, first: datetime, last: datetime, run_type: str) -> dict[str, str]:
+    """run id -> state of the DAG's runs of ``run_type`` with logical dates in [first, last]: one request
+    per 100 runs, to poll many runs at once."""
+    return {r["dag_run_id"]: r["state"] for r in paged(
+        stack, _path("/api/v2/dags/{}/dagRuns", dag_id), "dag_runs", run_type=run_type,
+        logical_date_gte=first.isoformat(), logical_date_lte=last.isoformat())}
+
+
 def runs_at(stack: Stack, dag_id: str, logical_date: datetime) -> list[dict[str, Any]]:
     """The DAG's runs with exactly this logical date (at most one)."""
     moment = logical_date.isoformat()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 from sparkify.intervals import manual_logical_date
 from sparkify_bench import airflow_api
@@ -43,11 +44,11 @@ def trigger_runs(bench: Bench, intervals: list[tuple[datetime, datetime]], grain
     waiting = list(intervals)
     mine: list[str] = []
     states: dict[str, str] = {}
+    dates = [manual_logical_date(a, b).replace(tzinfo=UTC) for a, b in intervals]
     while True:
-        for run_id in mine:
-            if states.get(run_id) not in airflow_api.FINISHED:
-                run = airflow_api.dag_run(stack, ETL, run_id)
-                states[run_id] = run["state"] if run else "missing"
+        if mine:
+            found = airflow_api.run_states(stack, ETL, min(dates), max(dates), "manual")
+            states = {r: found.get(r, "missing") for r in mine}
         unfinished = [r for r in mine if states.get(r) not in airflow_api.FINISHED]
         while waiting and len(unfinished) < limit:
             start, end = waiting.pop(0)
@@ -56,11 +57,11 @@ def trigger_runs(bench: Bench, intervals: list[tuple[datetime, datetime]], grain
             if existing:
                 run_id = existing[0]["dag_run_id"]
                 if existing[0]["state"] in airflow_api.FINISHED:
-                    stack.api("POST", f"/api/v2/dags/{ETL}/dagRuns/{run_id}/clear", {"dry_run": False})
+                    stack.api("POST", f"/api/v2/dags/{ETL}/dagRuns/{quote(run_id)}/clear", {"dry_run": False})
             else:
                 run_id = stack.api("POST", f"/api/v2/dags/{ETL}/dagRuns",
                                    manual_run_body(start, end, grain))["dag_run_id"]
-            states.pop(run_id, None)
+            states[run_id] = "queued"
             mine.append(run_id)
             unfinished.append(run_id)
         if not waiting and not unfinished:
