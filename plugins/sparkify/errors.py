@@ -25,3 +25,12 @@ class PermanentError(SparkifyError, AirflowFailException):
 
 class TransientError(SparkifyError):
     """May pass on a later try: the task retries."""
+
+
+def error_code(err: BaseException) -> str:
+    """The error code of a botocore ``ClientError`` (``err.response``); ``""`` for anything else.
+
+    Here, below the clients, so that the S3 client and the AWS setup tell errors apart the same way."""
+    response = getattr(err, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code or ""

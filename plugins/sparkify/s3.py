@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
 
-from sparkify.aws.errors import error_code
-from sparkify.errors import TransientError
+from sparkify.errors import TransientError, error_code
 
 log = logging.getLogger(__name__)
 

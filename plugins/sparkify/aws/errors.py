@@ -7,14 +7,9 @@ The setup's errors take their place in :mod:`sparkify.errors`: what waiting will
 
 from __future__ import annotations
 
-from sparkify.errors import PermanentError, TransientError
+from sparkify.errors import PermanentError, TransientError, error_code
 
-
-def error_code(err: BaseException) -> str:
-    """The error code of a botocore ``ClientError`` (``err.response``); ``""`` for anything else."""
-    response = getattr(err, "response", None)
-    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
-    return code or ""
+__all__ = ["MissingResource", "NotCreatedBySetup", "NotReadyInTime", "UnusableResource", "error_code", "is_throttled"]
 
 
 def is_throttled(err: BaseException) -> bool:

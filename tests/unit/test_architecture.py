@@ -1,0 +1,43 @@
+"""The import direction of docs/architecture.md, checked with import-linter (contracts in pyproject.toml).
+
+DAGs -> operators/sensors -> domain modules -> clients -> base; tools/ (the local stack and the
+benchmark) imports the pipeline and is never imported by it. The second test shows the check can
+fail: the same contracts on a copy of the code in which the warehouse client imports an operator.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "plugins"), str(root / "tools")]),
+           "NO_COLOR": "1"}
+    return subprocess.run([str(LINT_IMPORTS), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_import_contracts_are_kept():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
+
+
+def test_an_upward_import_breaks_the_layers(tmp_path):
+    for folder in ("plugins", "tools"):
+        shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    client = tmp_path / "plugins" / "sparkify" / "warehouse.py"
+    client.write_text(client.read_text() + "\n\ndef _upward():\n    from sparkify.operators import load_fact  # noqa\n")
+    tool_user = tmp_path / "plugins" / "sparkify" / "tables.py"
+    tool_user.write_text(tool_user.read_text() + "\n\ndef _tooling():\n    import sparkify_local.seed  # noqa\n")
+    result = lint_imports(tmp_path)
+    assert result.returncode != 0
+    assert "sparkify.warehouse -> sparkify.operators" in result.stdout
+    assert "sparkify.tables -> sparkify_local.seed" in result.stdout
