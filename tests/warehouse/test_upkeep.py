@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from tests.helpers import load_dag
 from tests.operators import EVENTS, FakeRedshift, at, ndjson, normalize, put_sources
-from tests.warehouse import (
+from tests.warehouse.helpers import (
     DAY_B,
     EVENTS_B,
     KEY_A,
