@@ -41,7 +41,7 @@ from sparkify.operators import (
     LoadFactOperator,
     StageToRedshiftOperator,
 )
-from sparkify.settings import DEFAULTS
+from sparkify.settings import DEFAULTS, SQL_DIR
 
 # Every daily log file the run's interval touches: one for an hourly run, thirty for a month
 # (sparkify.intervals, given to the templates as macros).
@@ -83,6 +83,8 @@ with DAG(
     max_active_runs=4,
     default_args=default_args,
     deadline=late_run_deadline(),
+    # The operators' SQL files (include/sql) are template files, rendered by Airflow: Rendered Template shows them.
+    template_searchpath=[str(SQL_DIR)],
     user_defined_macros={"event_log_keys": event_log_keys, "late_event_log_keys": late_event_log_keys},
     tags=["sparkify", "etl", "redshift"],
     params={

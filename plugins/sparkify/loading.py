@@ -4,19 +4,20 @@ transaction that replaces (``truncate_insert``) or merges (``upsert``) a table's
 from __future__ import annotations
 
 import logging
+from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import intervals, settings
 from sparkify import refresh as refresh_debt
+from sparkify.sql_templates import SQL_TEMPLATE_EXT, render_sql
 from sparkify.tables import REFRESHES, STAR_TABLES
-from sparkify.warehouse import Warehouse, naive_utc
+from sparkify.warehouse import Warehouse, dialect_of, naive_utc
 
 if TYPE_CHECKING:
-
+    import jinja2
     from airflow.sdk import Context
 
 log = logging.getLogger(__name__)
@@ -30,10 +31,7 @@ def checked_interval(context: Context) -> tuple[datetime, datetime]:
     """The run's data interval as naive UTC times; fails the task (no retry, before any SQL) when it
     is not whole hours or is wider than the deployment allows (:mod:`sparkify.intervals`)."""
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
-    try:
-        intervals.check(start, end)
-    except intervals.IntervalError as err:
-        raise AirflowFailException(str(err)) from None
+    intervals.check(start, end)
     return naive_utc(start), naive_utc(end)
 
 
@@ -54,19 +52,39 @@ def _interval(start: datetime, end: datetime, run_id: str) -> dict[str, Any]:
     }
 
 
+def load_template_context(
+    *, schema: str, table: str, select: str, mode: str, scope_column: str | None, personal_data: str
+) -> dict[str, Any]:
+    """What ``load/modes/<mode>.sql`` is rendered with, every identifier validated (``InvalidParam``
+    naming the parameter otherwise)."""
+    settings.validate_identifier(schema, "schema")
+    settings.validate_identifier(table, "table")
+    if scope_column is not None:
+        settings.validate_identifier(scope_column, "scope_column")
+    if mode not in MODES:
+        raise settings.InvalidParam(f"mode={mode!r}: use one of {', '.join(MODES)}")
+    if table not in STAR_TABLES:
+        raise settings.InvalidParam(f"table={table!r} is not a star table ({', '.join(STAR_TABLES)})")
+    if personal_data not in PERSONAL_DATA:
+        raise settings.InvalidParam(f"personal_data={personal_data!r}: use one of {', '.join(PERSONAL_DATA)}")
+    spec = STAR_TABLES[table]
+    return {"schema": schema, "table": table, "columns": spec.columns, "key": spec.key, "scope_column": scope_column,
+            "select": select, "personal_data": personal_data}
+
+
 def load_table(
     *,
     conn_id: str,
     schema: str,
     table: str,
-    select: str,
+    sql: str,
     mode: str,
     scope_column: str | None,
     params: dict[str, Any],
-    personal_data: str = settings.DEFAULTS.personal_data,
     refresh: bool = False,
 ) -> int:
-    """Load ``schema.table`` from the SELECT in ``include/sql/<select>``, in one transaction.
+    """Run the load statements ``sql`` (rendered, identifiers validated) on ``schema.table``, in one
+    transaction.
 
     With ``refresh``, the load first pays the refreshes its table owes (:mod:`sparkify.refresh`):
     when a changed object was staged again, the scope widens from the run's interval to cover the
@@ -75,20 +93,6 @@ def load_table(
 
     Returns the table's row count in the scope (with ``scope_column``) or in all, after the load.
     """
-    try:
-        settings.validate_identifier(schema, "schema")
-        settings.validate_identifier(table, "table")
-        if scope_column is not None:
-            settings.validate_identifier(scope_column, "scope_column")
-        if mode not in MODES:
-            raise settings.InvalidParam(f"mode={mode!r}: use one of {', '.join(MODES)}")
-        if table not in STAR_TABLES:
-            raise settings.InvalidParam(f"table={table!r} is not a star table ({', '.join(STAR_TABLES)})")
-        if personal_data not in PERSONAL_DATA:
-            raise settings.InvalidParam(f"personal_data={personal_data!r}: use one of {', '.join(PERSONAL_DATA)}")
-    except settings.InvalidParam as err:
-        raise AirflowFailException(str(err)) from None
-    spec = STAR_TABLES[table]
     wh = Warehouse(conn_id)
     with wh.transaction() as tx:
         run = {"run_id": params["run_id"], "run_start": params["interval_start"], "run_end": params["interval_end"]}
@@ -98,17 +102,7 @@ def load_table(
             params = {**params, **_interval(start, end, params["run_id"])}
             log.info("%s.%s owes a refresh of [%s, %s) (a changed object was staged again): loading [%s, %s)",
                      schema, table, debt[0].isoformat(), debt[1].isoformat(), start.isoformat(), end.isoformat())
-        tx.run_file(
-            f"load/modes/{mode}.sql",
-            params,
-            schema=schema,
-            table=table,
-            columns=spec.columns,
-            key=spec.key,
-            scope_column=scope_column,
-            select=select,
-            personal_data=personal_data,
-        )
+        tx.run_sql(sql, params)
         if debt:
             refresh_debt.paid(tx, schema, table, run)
             # Tables rebuilt from this one owe the same range, from now on (sparkify.tables.REFRESHES).
@@ -123,9 +117,16 @@ def load_table(
 
 
 class TableLoadOperator(BaseOperator):
-    """Base of the fact and dimension loads: a table, its SELECT file, a mode and a scope."""
+    """Base of the fact and dimension loads: a table, its SELECT file, a mode and a scope.
 
-    template_fields: tuple[str, ...] = ("table", "schema", "select", "mode", "redshift_conn_id", "personal_data")
+    ``sql`` holds the statements the load runs: ``load/modes/<mode>.sql`` with the ``select`` file in
+    it, rendered by Airflow before ``execute`` like every template field (the Rendered Template tab
+    shows it); the run's interval is bound at execute time, never formatted in.
+    """
+
+    template_fields: tuple[str, ...] = ("table", "schema", "mode", "redshift_conn_id", "personal_data", "sql")
+    template_ext: tuple[str, ...] = SQL_TEMPLATE_EXT
+    template_fields_renderers = {"sql": "sql"}
 
     def __init__(
         self,
@@ -149,16 +150,31 @@ class TableLoadOperator(BaseOperator):
         self.redshift_conn_id = redshift_conn_id
         self.refresh_from = refresh_from
         self.personal_data = personal_data
+        self.sql: str | None = None  # rendered with the other template fields (render_template_fields)
 
     def execute(self, context: Context) -> int:
+        params = interval_params(context)
         return load_table(
             conn_id=self.redshift_conn_id,
             schema=self.schema,
             table=self.table,
-            select=self.select,
+            sql=self.sql or self.render_sql(context),  # rendered here when execute is called directly
             mode=self.mode,
             scope_column=self.scope_column,
-            params=interval_params(context),
-            personal_data=self.personal_data,
+            params=params,
             refresh=bool(self.refresh_from),
         )
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        with suppress(settings.InvalidParam):  # a bad param fails execute, naming it, before any SQL
+            self.sql = self.render_sql(context, jinja_env)
+
+    def render_sql(self, context: Context, jinja_env: jinja2.Environment | None = None) -> str:
+        """The load's statements for this warehouse, from the rendered fields (validated here)."""
+        sql_context = load_template_context(
+            schema=self.schema, table=self.table, select=self.select, mode=self.mode,
+            scope_column=self.scope_column, personal_data=self.personal_data,
+        )
+        return render_sql(self, f"load/modes/{self.mode}.sql", context, jinja_env,
+                          dialect=dialect_of(self.redshift_conn_id), **sql_context)

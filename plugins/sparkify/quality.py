@@ -34,6 +34,10 @@ class CheckDeclarationError(PermanentError):
     """A checks file that cannot be compiled; the message names the file and the check."""
 
 
+class ChecksFailed(PermanentError):
+    """Error-severity checks failed: rerunning does not fix data, so the task fails without retrying."""
+
+
 @dataclass
 class Check:
     """One compiled check: the SQL file to render and what its single value must satisfy."""

@@ -26,14 +26,6 @@ REDSHIFT = "redshift"
 POSTGRES = "postgres"
 _DIALECTS = {"redshift": REDSHIFT, "postgres": POSTGRES, "postgresql": POSTGRES}
 
-# Anything that looks like a credential inside a statement is masked before it is logged.
-_SECRET = re.compile(
-    r"(aws_secret_access_key=|aws_access_key_id=|token=|SECRET_ACCESS_KEY\s+'|SESSION_TOKEN\s+'"
-    r"|ACCESS_KEY_ID\s+')[^;'\s]+",
-    re.IGNORECASE,
-)
-
-
 class WarehouseError(PermanentError):
     """A warehouse that cannot be used as configured (unknown connection type, say)."""
 
@@ -48,9 +40,11 @@ def dialect_of_conn_type(conn_type: str) -> str:
         ) from None
 
 
-def redact(sql: str) -> str:
-    """Return ``sql`` with credentials masked, for logs and exception messages."""
-    return _SECRET.sub(lambda m: m.group(1) + "***", sql)
+def dialect_of(conn_id: str) -> str:
+    """The dialect of the warehouse ``conn_id`` reaches, from the connection's type alone."""
+    from airflow.sdk import BaseHook
+
+    return dialect_of_conn_type(BaseHook.get_connection(conn_id).conn_type)
 
 
 @lru_cache(maxsize=1)
@@ -115,8 +109,9 @@ class Session:
         self.cursor = cursor
         self.dialect = dialect
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
-        log.debug("SQL: %s", redact(sql))
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None, *, shown: str | None = None) -> None:
+        """Run one statement; ``shown`` is what the log shows instead of a statement holding a secret."""
+        log.debug("SQL: %s", sql if shown is None else shown)
         # Parameters always go as a mapping, so '%' is always written '%%' in the SQL files.
         self.cursor.execute(sql, dict(params or {}))
 
@@ -129,16 +124,28 @@ class Session:
         row = self.cursor.fetchone()
         return None if row is None else tuple(row)
 
-    def run_file(self, template: str, params: Mapping[str, Any] | None = None, **context: Any) -> None:
-        """Render ``template`` for this dialect and run each of its statements, in order."""
-        for statement in split(render(template, dialect=self.dialect, **context)):
+    def run_sql(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run each statement of rendered ``sql``, in order."""
+        for statement in split(sql):
             self.execute(statement, params)
 
-    def fetch_file(self, template: str, params: Mapping[str, Any] | None = None, **context: Any) -> list[tuple]:
-        statements = split(render(template, dialect=self.dialect, **context))
+    def fetch_sql(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple]:
+        """Run each statement of rendered ``sql``; the rows of the last one."""
+        statements = split(sql)
         for statement in statements[:-1]:
             self.execute(statement, params)
         return self.fetchall(statements[-1], params)
+
+    def run_file(self, template: str, params: Mapping[str, Any] | None = None, **context: Any) -> None:
+        """Render ``template`` for this dialect and run each of its statements, in order."""
+        self.run_sql(render(template, dialect=self.dialect, **context), params)
+
+    def fetch_file(self, template: str, params: Mapping[str, Any] | None = None, **context: Any) -> list[tuple]:
+        return self.fetch_sql(render(template, dialect=self.dialect, **context), params)
+
+    def render_one(self, template: str, **context: Any) -> str:
+        """The single statement of ``template``, rendered for this dialect, without its ';'."""
+        return render(template, dialect=self.dialect, **context).strip().rstrip(";")
 
     def copy_from_chunks(self, sql: str, chunks: Iterable[bytes]) -> None:
         """PostgreSQL ``COPY … FROM STDIN``, fed chunk by chunk (psycopg 3 or psycopg2)."""
@@ -233,8 +240,3 @@ def _cursor(connection: Any, dialect: str) -> Any:
 def naive_utc(moment: datetime) -> datetime:
     """``moment`` as the warehouse stores times: UTC, without a time zone."""
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
-
-
-def quote_ident(name: str) -> str:
-    """Quote an already-validated identifier for SQL."""
-    return '"' + name.replace('"', '""') + '"'

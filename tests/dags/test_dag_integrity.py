@@ -326,6 +326,34 @@ def test_every_declared_check_renders(dialect):
         assert statements[-1].upper().lstrip("(").startswith("SELECT"), check.name
 
 
+@pytest.mark.parametrize("conn_type", ["redshift", "postgres"])
+@pytest.mark.parametrize("task_id", [t for t in SQL_TASKS if not t.startswith("Stage_")])
+def test_the_sql_a_task_runs_is_a_rendered_template_field(dag, task_id, conn_type, monkeypatch):
+    """As with common-sql's SQLExecuteQueryOperator, the SQL is a template field Airflow renders
+    from include/sql (the DAG's template_searchpath), so the Rendered Template tab shows it."""
+    from airflow.sdk.execution_time import macros
+
+    monkeypatch.setenv("AIRFLOW_CONN_REDSHIFT", f'{{"conn_type": "{conn_type}", "host": "127.0.0.1"}}')
+    assert str(SQL_DIR) in dag.template_searchpath
+    task = copy.deepcopy(dag.get_task(task_id))
+    assert "sql" in task.template_fields and ".sql" in task.template_ext
+    start = datetime(2018, 11, 5, 10, tzinfo=UTC)
+    context = {"params": {name: dag.params[name] for name in dag.params}, "data_interval_start": start,
+               "data_interval_end": start + timedelta(hours=1), "run_id": "manual__sql", "dag": dag, "task": task,
+               "macros": macros}
+    task.render_template_fields(context)
+    statements = task.sql.values() if isinstance(task.sql, dict) else [task.sql]
+    assert statements
+    for sql in statements:
+        _check_rendered(task_id, conn_type, sql)
+        assert "2018-11-05" not in sql  # the interval is bound at execute time, never rendered in
+    if task_id.startswith("Load_"):
+        assert f"INSERT INTO public.{task.table} (" in task.sql
+        assert ("IN SHARE ROW EXCLUSIVE MODE" in task.sql) == (conn_type == "postgres")  # the warehouse's dialect
+    else:
+        assert set(task.sql) >= {check.name for check in load_checks()}
+
+
 # -- bad params fail before any SQL -----------------------------------------------------------------
 
 

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify import settings
+from sparkify.errors import PermanentError
 from sparkify.loading import interval_params
-from sparkify.quality import DEFAULT_CHECKS_FILE, Check, CheckDeclarationError, load_checks
-from sparkify.warehouse import Warehouse
+from sparkify.quality import DEFAULT_CHECKS_FILE, Check, ChecksFailed, load_checks
+from sparkify.sql_templates import SQL_TEMPLATE_EXT, render_sql
+from sparkify.warehouse import Warehouse, dialect_of, naive_utc
 
 if TYPE_CHECKING:
+    import jinja2
     from airflow.providers.common.sql.operators.sql import SQLCheckResult
     from airflow.sdk import Context
 
@@ -41,9 +44,17 @@ class DataQualityOperator(BaseOperator):
     :param source_keys: the S3 objects the run's interval needs (templated; a list or one string of
         keys separated by white space): bound as ``source_key_0``, ``source_key_1``, … and named in
         the checks' template context as ``source_keys``, for the check that each was staged.
+
+    ``sql`` maps each check's name (and ``<name> samples`` for the query that explains a failure)
+    to its SQL, rendered by Airflow before ``execute`` like every template field, so the Rendered
+    Template tab shows what the task runs; the run's interval and the keys are bound at execute time.
     """
 
-    template_fields: Sequence[str] = ("schema", "redshift_conn_id", "query_params", "checks_file", "source_keys")
+    template_fields: Sequence[str] = (
+        "schema", "redshift_conn_id", "query_params", "checks_file", "source_keys", "sql",
+    )
+    template_ext: Sequence[str] = SQL_TEMPLATE_EXT
+    template_fields_renderers = {"sql": "json"}
     ui_color = "#89DA59"
 
     def __init__(
@@ -66,16 +77,12 @@ class DataQualityOperator(BaseOperator):
         self.schema = schema
         self.redshift_conn_id = redshift_conn_id
         self.check_results: list[SQLCheckResult] = []
+        self.sql: dict[str, str] = {}  # rendered with the other template fields (render_template_fields)
 
     def execute(self, context: Context) -> dict[str, Any]:
         params = interval_params(context)
-        try:
-            settings.validate_identifier(self.schema, "schema")
-            keys = self.source_keys.split() if isinstance(self.source_keys, str) else list(self.source_keys)
-            keys = [settings.validate_prefix(key, "source_keys") for key in keys]
-            checks = self.checks if self.checks is not None else load_checks(self.checks_file or DEFAULT_CHECKS_FILE)
-        except (settings.InvalidParam, CheckDeclarationError) as err:
-            raise AirflowFailException(str(err)) from None
+        checks, keys = self._declared()
+        sql = self.sql or self.render_sql(context)  # rendered here when execute is called directly
         key_params = {f"source_key_{i}": key for i, key in enumerate(keys)}
         params = {**params, **self.query_params, **key_params}
         wh = Warehouse(self.redshift_conn_id)
@@ -84,8 +91,7 @@ class DataQualityOperator(BaseOperator):
         samples: dict[str, list[str]] = {}
         with wh.transaction() as tx:
             for check in checks:
-                rows = tx.fetch_file(check.template, params, schema=self.schema, source_keys=list(key_params),
-                                     **check.context)
+                rows = tx.fetch_sql(sql[check.name], params)
                 actual = rows[0][0] if rows else None
                 if isinstance(actual, Decimal):
                     actual = float(actual)
@@ -94,8 +100,7 @@ class DataQualityOperator(BaseOperator):
                 passed = check.evaluate(actual)
                 if not passed and check.samples:
                     # Only for a failed check: the rows that explain it, kept with its result.
-                    found = tx.fetch_file(check.samples, params, schema=self.schema, source_keys=list(key_params),
-                                          **check.context)
+                    found = tx.fetch_sql(sql[_samples(check)], params)
                     names = [d[0] for d in tx.cursor.description]
                     samples[check.name] = [_sample(names, row) for row in found[:SAMPLES]]
                 outcomes.append((check, actual, passed))
@@ -116,8 +121,33 @@ class DataQualityOperator(BaseOperator):
         )
         if failed:
             lines = "\n".join(f"  - {describe(c, a)}" for c, a in failed)
-            raise AirflowFailException(f"{len(failed)} data-quality check(s) failed:\n{lines}")
+            raise ChecksFailed(f"{len(failed)} data-quality check(s) failed:\n{lines}")
         return {"checks": len(outcomes), "failed": 0, "warnings": len(warned)}
+
+    def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
+        super().render_template_fields(context, jinja_env)
+        with suppress(PermanentError):  # a bad param or checks file fails execute, naming it, before any SQL
+            self.sql = self.render_sql(context, jinja_env)
+
+    def render_sql(self, context: Context, jinja_env: jinja2.Environment | None = None) -> dict[str, str]:
+        """Each check's SQL (and its samples query) for this warehouse, from the rendered fields."""
+        checks, keys = self._declared()
+        base = {"dialect": dialect_of(self.redshift_conn_id), "schema": self.schema,
+                "source_keys": [f"source_key_{i}" for i in range(len(keys))]}
+        sql: dict[str, str] = {}
+        for check in checks:
+            sql[check.name] = render_sql(self, check.template, context, jinja_env, **base, **check.context)
+            if check.samples:
+                sql[_samples(check)] = render_sql(self, check.samples, context, jinja_env, **base, **check.context)
+        return sql
+
+    def _declared(self) -> tuple[list[Check], list[str]]:
+        """The checks and the source keys, validated (``PermanentError`` naming what is wrong)."""
+        settings.validate_identifier(self.schema, "schema")
+        keys = self.source_keys.split() if isinstance(self.source_keys, str) else list(self.source_keys)
+        keys = [settings.validate_prefix(key, "source_keys") for key in keys]
+        checks = self.checks if self.checks is not None else load_checks(self.checks_file or DEFAULT_CHECKS_FILE)
+        return checks, keys
 
     def _record(
         self,
@@ -132,7 +162,7 @@ class DataQualityOperator(BaseOperator):
             "dag_id": context["dag"].dag_id,
             "interval_start": params["interval_start"],
             "interval_end": params["interval_end"],
-            "checked_at": datetime.now(UTC).replace(tzinfo=None),
+            "checked_at": naive_utc(datetime.now(UTC)),
         }
         for start in range(0, len(outcomes), _RESULTS_PER_INSERT):
             part = outcomes[start : start + _RESULTS_PER_INSERT]
@@ -145,6 +175,11 @@ class DataQualityOperator(BaseOperator):
                     f"e{i}": _fit("\n".join(samples[check.name]), 4096) if check.name in samples else None,
                 })
             tx.run_file("quality/record_results.sql", values, schema=self.schema, count=len(part))
+
+
+def _samples(check: Check) -> str:
+    """The key of a check's samples query in ``sql``."""
+    return f"{check.name} samples"
 
 
 def _describe(check: Check, actual: Any, detail: str | None = None, samples: list[str] | None = None) -> str:
