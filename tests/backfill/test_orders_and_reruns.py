@@ -186,7 +186,7 @@ def test_interleaved_runs_of_a_day_pay_the_refresh_a_changed_object_owes_in_a_sa
     refresh A's staging noted (C's hour is in that day), and at the end every star table equals a clean
     load of the rewritten day, with nothing left owed. The operators are run directly (no dag.test()),
     in the DAG's configuration, for speed."""
-    from tests.operators import make_context
+    from tests.operators.helpers import make_context
 
     from sparkify.operators import LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from tests.operators import put_sources
+from tests.operators.helpers import put_sources
 
 
 def test_airflow_dags_test_runs_sparkify_etl_to_success(warehouse, bucket, airflow_db):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from . import FakeRedshift
+from .helpers import FakeRedshift
 
 # tests/conftest.py creates the tables with `python -m sparkify.tables` in a subprocess, which
 # needs the plugins folder on its path as much as this process does.

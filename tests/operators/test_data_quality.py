@@ -17,7 +17,7 @@ from sparkify.operators import (
 )
 from sparkify.quality import Check, load_checks
 
-from . import EVENTS_KEY, JSONPATHS_KEY, at, make_context, put_sources
+from .helpers import EVENTS_KEY, JSONPATHS_KEY, at, make_context, put_sources
 
 CHECK_COUNT = len(load_checks())
 

@@ -11,7 +11,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify.operators import LoadDimensionOperator, LoadFactOperator
 
-from . import (
+from .helpers import (
     EVENTS,
     SONGS,
     STAGING_EVENTS_COLUMNS,

@@ -10,7 +10,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from sparkify.operators import StageToRedshiftOperator
 
-from . import (
+from .helpers import (
     EVENTS,
     EVENTS_KEY,
     JSONPATHS_KEY,

@@ -16,7 +16,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from sparkify.operators import LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 
-from . import (
+from .helpers import (
     EVENTS_KEY,
     JSONPATHS_KEY,
     ROLE_ARN,
@@ -301,7 +301,7 @@ def test_songs_listing_period_on_redshift(redshift, bucket, manifest_bucket, aws
 def test_the_dags_staging_tasks_render_and_run_on_redshift(redshift, bucket, manifest_bucket, aws):
     import copy
 
-    from helpers import load_dag
+    from tests.helpers import load_dag
 
     aws("session")
     put_sources(bucket)

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
-from tests.operators import at, event, make_context
+from tests.operators.helpers import at, event, make_context
 
 from sparkify.operators import LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 from sparkify.tables import ALL_TABLES, STAR_TABLES

@@ -12,7 +12,7 @@ import uuid
 
 import psycopg
 import pytest
-from tests.operators import EVENTS, STAGING_EVENTS_COLUMNS, at, expected_event_row, make_context
+from tests.operators.helpers import EVENTS, STAGING_EVENTS_COLUMNS, at, expected_event_row, make_context
 
 from conftest import ROOT
 from sparkify import access

@@ -4,7 +4,7 @@ hour of that day up to date; the result equals a clean load of the final files."
 
 from __future__ import annotations
 
-from tests.operators import EVENTS, at, event, ndjson, put_sources
+from tests.operators.helpers import EVENTS, at, event, ndjson, put_sources
 from tests.warehouse.helpers import DAY_B, EVENTS_B, KEY_A, KEY_B, run_hour, sums
 
 from conftest import create_bucket, create_database

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.helpers import load_dag
-from tests.operators import EVENTS, FakeRedshift, at, ndjson, normalize, put_sources
+from tests.operators.helpers import EVENTS, FakeRedshift, at, ndjson, normalize, put_sources
 from tests.warehouse.helpers import (
     DAY_B,
     EVENTS_B,
