@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sparkify.loading import TableLoadOperator
+from sparkify.operators.table_load import TableLoadOperator
 
 
 class LoadFactOperator(TableLoadOperator):
