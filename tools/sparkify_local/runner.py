@@ -40,8 +40,7 @@ def running_stack(config: Config) -> dict[str, Any] | None:
     if not path.exists():
         return None
     info = json.loads(path.read_text())
-    alive = [pid for pid in info.get("pids", {}).values() if alive(pid)]
-    return info if alive else None
+    return info if any(alive(pid) for pid in info.get("pids", {}).values()) else None
 
 
 def command_run(config: Config) -> int:
