@@ -240,3 +240,26 @@ def _identifier(value: Any, where: str) -> None:
         settings.validate_identifier(value, where)
     except settings.InvalidParam as err:
         raise CheckDeclarationError(str(err)) from None
+
+
+#: Offending rows kept and shown per failed check.
+SAMPLES = 5
+_DETAIL_INDENT = "      "
+
+
+def describe_failure(name: str, table: str, column: str | None, actual: Any, expected: str, *,
+                     severity: str | None = None, detail: str | None = None, description: str | None = None,
+                     samples: list[str] | None = None) -> str:
+    """One failed (or warned) check in words, for the error, the alert, the log and `make run`'s
+    summary: a line with the check, where, its actual and expected values (and its severity and a
+    detail when given); then, indented, what it checks and the offending rows (``samples``: None when
+    none were looked for, empty when none were found)."""
+    where = table + (f".{column}" if column else "")
+    lines = [f"{name}{f' [{severity}]' if severity else ''} on {where}: actual {actual}, expected {expected}"
+             + (f" ({detail})" if detail else "")]
+    if description:
+        lines.append(f"{_DETAIL_INDENT}checks: {description}")
+    if samples is not None:
+        lines.append(f"{_DETAIL_INDENT}offending rows (up to {SAMPLES}):" + ("" if samples else " none found"))
+        lines += [f"{_DETAIL_INDENT}  {sample}" for sample in samples]
+    return "\n".join(lines)

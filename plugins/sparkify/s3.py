@@ -74,18 +74,21 @@ def s3_hook_class() -> type:
     return SparkifyS3Hook
 
 
+def client_config(threads: int):
+    """The botocore ``Config`` of every S3 client of the project (the tasks' hooks, the local seeder):
+    a connection pool that fits ``threads`` concurrent requests, and standard retries."""
+    # Imported here, not at the top: the DAG file (parsed by every task process) imports this
+    # module, and only the staging tasks need boto3.
+    from botocore.config import Config
+
+    return Config(max_pool_connections=max(10, threads * 2), retries={"max_attempts": 5, "mode": "standard"})
+
+
 class S3:
     """S3 for one AWS connection, with a connection pool sized for parallel GETs."""
 
     def __init__(self, aws_conn_id: str | None, *, threads: int = FETCH_THREADS) -> None:
-        # Imported here, not at the top: the DAG file (parsed by every task process) imports this
-        # module, and only the staging tasks need boto3.
-        from botocore.config import Config
-
-        self.hook = s3_hook_class()(
-            aws_conn_id=aws_conn_id,
-            config=Config(max_pool_connections=max(10, threads * 2), retries={"max_attempts": 5, "mode": "standard"}),
-        )
+        self.hook = s3_hook_class()(aws_conn_id=aws_conn_id, config=client_config(threads))
         self.threads = threads
         self.list_calls = 0
         self.get_calls = 0

@@ -1,7 +1,7 @@
 """Backfills through Airflow's real scheduler: order, parallelism, reprocessing and a SIGKILL.
 
 One Airflow stack for the module (scheduler, api-server, dag-processor, triggerer; LocalExecutor;
-metadata in a database of the session's PostgreSQL) built from ``sparkify_local.runner``'s pieces,
+metadata in a database of the session's PostgreSQL) built from ``sparkify_local``'s pieces (its Stack),
 reading the session's real-data bucket on moto's server. The window is four busy hours of one
 day, 2018-11-14 [06:00, 10:00) (users 16 and 49 go from free to paid in it), to keep the test
 short. Each scenario loads into a warehouse of its own, a clone of the real-songs template, chosen
@@ -25,7 +25,6 @@ import re
 import signal
 import tempfile
 import time
-import urllib.error
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,7 +39,11 @@ from tests.helpers import load_dag
 
 from conftest import ROOT, SCRATCH, Database, aws_connection, create_bucket, create_database, real_data
 from sparkify.warehouse import render, split
-from sparkify_local import runner
+from sparkify_local.airflow_api import ApiError
+from sparkify_local.config import Config
+from sparkify_local.processes import stop_groups
+from sparkify_local.runs import manual_run_body
+from sparkify_local.stack import Stack as LocalStack
 
 from .conftest import DAY, EVENTS_KEY, Etl, assert_matches, checksums, original_day, patched_for_dag_test, say, short
 
@@ -56,12 +59,12 @@ BACKFILL_TIMEOUT = 900
 # -- the stack ----------------------------------------------------------------------------------------
 
 
-class Stack(runner.Stack):
+class Stack(LocalStack):
     """The runner's stack on the session's PostgreSQL and moto server, with one connection per warehouse.
 
     Only Airflow's processes are started and stopped here; the servers belong to the session."""
 
-    def __init__(self, config: runner.Config, pg_server, moto_server, warehouses: dict[str, Database]) -> None:
+    def __init__(self, config: Config, pg_server, moto_server, warehouses: dict[str, Database]) -> None:
         super().__init__(config)
         self.scheduled_runs = False  # backfills only: no run of the current hour beside them
         self.session_pg = pg_server
@@ -81,7 +84,7 @@ class Stack(runner.Stack):
         return env
 
     def stop(self) -> None:
-        runner.stop_groups([p.pid for p in self.processes.values()])
+        stop_groups([p.pid for p in self.processes.values()])
         self.processes.clear()
 
 
@@ -92,7 +95,10 @@ class Scheduler:
     warehouses: dict[str, Database]
 
     def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        return runner.metadata_query(self.stack.metadata_url, sql, params)
+        """The test's own reads of Airflow's metadata database (the local stack reads it only through
+        the REST API; the test looks deeper, at backfill_dag_run and task spans)."""
+        with psycopg.connect(self.stack.metadata_url, autocommit=True) as conn:
+            return [tuple(r) for r in conn.execute(sql, params).fetchall()]
 
     def create(self, start: datetime, end: datetime, warehouse: str, *, max_active_runs: int,
                backwards: bool = False, reprocess: str = "none", via: str = "cli") -> tuple[int, float]:
@@ -157,8 +163,8 @@ class Scheduler:
             "WHERE b.backfill_id = %s AND dr.state NOT IN ('success', 'failed')", (backfill_id,))
         try:
             self.stack.api("PUT", f"/api/v2/backfills/{backfill_id}/cancel")
-        except urllib.error.HTTPError as err:
-            if err.code != 409:  # 409: the scheduler marked it completed meanwhile
+        except ApiError as err:
+            if err.status != 409:  # 409: the scheduler marked it completed meanwhile
                 raise
         assert self.query("SELECT completed_at FROM backfill WHERE id = %s", (backfill_id,))[0][0]
 
@@ -193,7 +199,7 @@ def scheduler(pg_server, moto_server, real_songs_warehouse_template) -> Iterator
                   for name in ("wh1", "wh2", "wh3", "wh4", "wh5", "wh6")}
     state = Path(tempfile.mkdtemp(prefix="backfill-stack-", dir=SCRATCH))
     state.chmod(0o755)
-    config = runner.Config.load(ROOT, {
+    config = Config.load(ROOT, {
         "STATE_DIR": str(state), "START": f"{WINDOW[0]:%Y-%m-%dT%H:%M}", "END": f"{WINDOW[1]:%Y-%m-%dT%H:%M}",
         "BUCKET": bucket, "MAX_ACTIVE_RUNS": "4", "AIRFLOW_PARALLELISM": "8",
     })
@@ -311,7 +317,7 @@ def test_a_run_over_a_manual_interval_through_the_rest_api_beside_overlapping_ho
 
     wide = (DAY, DAY.replace(hour=10))
     conf = {"redshift_conn_id": "wh4", "s3_bucket": scheduler.bucket}
-    body = {**runner.manual_run_body(*wide, "window"), "conf": conf}
+    body = {**manual_run_body(*wide, "window"), "conf": conf}
     assert body["logical_date"] == "2018-11-14T00:00:10Z" == f"{manual_logical_date(*wide):%Y-%m-%dT%H:%M:%S}Z"
     run = scheduler.stack.api("POST", f"/api/v2/dags/{DAG_ID}/dagRuns", body)
     assert (run["data_interval_start"], run["data_interval_end"]) == ("2018-11-14T00:00:00Z", "2018-11-14T10:00:00Z")
@@ -360,7 +366,7 @@ def test_a_missing_daily_file_is_waited_for_then_loaded_or_failed_at_the_deadlin
         keys[name] = f"log_data/{start:%Y/%m}/{start:%Y-%m-%d}-events.json"
         bucket = create_bucket(endpoint)
         bucket.put("log_json_path.json", (real_data() / "log_json_path.json").read_bytes())
-        body = {**runner.manual_run_body(start, end, "window"),
+        body = {**manual_run_body(start, end, "window"),
                 "dag_run_id": f"missing_file_{name}__{uuid.uuid4().hex[:6]}",
                 "conf": {"redshift_conn_id": warehouse, "s3_bucket": bucket.name, "events_grace_hours": grace}}
         assert body["logical_date"] == f"{manual_logical_date(start, end):%Y-%m-%dT%H:%M:%S}Z"

@@ -390,7 +390,7 @@ def test_dag_param_defaults_are_the_settings_defaults():
 
 def make_run_defaults(tmp_path: Path):
     """make run's window and bucket when nothing is set (no .env, empty environment)."""
-    from sparkify_local.runner import Config
+    from sparkify_local.config import Config
 
     return Config.load(tmp_path, environ={})
 
@@ -412,7 +412,7 @@ def seed_script_env(resolved, **overrides) -> tuple[str, dict[str, str]]:
 
 def test_seed_settings_match_make_run(tmp_path):
     """The seeder's window and bucket are make run's, with no .env and with make run's example."""
-    from sparkify_local.runner import Config, parse_moment
+    from sparkify_local.config import Config, parse_moment
 
     for env_set, files in ENV_SETS.items():
         root = tmp_path / env_set.replace(" ", "_")

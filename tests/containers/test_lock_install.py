@@ -31,7 +31,8 @@ from airflow.dag_processing.dagbag import DagBag
 
 bag = DagBag(dag_folder=sys.argv[1])
 modules = [
-    "sparkify_local.demo_data", "sparkify_local.seed", "sparkify_local.runner", "sparkify.tables",
+    "sparkify_local.demo_data", "sparkify_local.seed", "sparkify_local.config", "sparkify_local.runner",
+    "sparkify.tables",
     "psycopg2", "redshift_connector", "boto3",
     "airflow.api_fastapi.auth.managers.simple.simple_auth_manager",
     "airflow.providers.amazon.aws.hooks.s3", "airflow.providers.postgres.hooks.postgres",

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, create_database
-from sparkify_local.runner import LOCAL_FILESYSTEM_BACKEND, Config, RunnerError, Stack, read_dotenv
+from sparkify_local.config import LOCAL_FILESYSTEM_BACKEND, Config, RunnerError, read_dotenv
+from sparkify_local.stack import Stack
 
 from .test_runner import assert_nothing_left, new_state_dir, run_runner, runner_env
 

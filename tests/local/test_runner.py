@@ -393,7 +393,7 @@ def test_a_killed_scheduler_is_reported_and_leaves_nothing_running(pg_server):
 def test_stop_groups_stops_the_group_of_a_dead_leader():
     """What a SIGKILLed leader leaves in its process group (a child that ignores SIGTERM, as Airflow's
     LocalExecutor workers do) is still stopped."""
-    from sparkify_local.runner import stop_groups
+    from sparkify_local.processes import stop_groups
 
     code = ("import os, signal, sys, time\n"
             "if os.fork() == 0:\n"
@@ -492,7 +492,7 @@ GRAIN_WINDOW = (datetime(2018, 11, 1, 20), datetime(2018, 11, 2, 4))  # crosses 
     ("window", [GRAIN_WINDOW]),
 ])
 def test_grain_splits_the_window_into_runs(grain, intervals):
-    from sparkify_local.runner import Config
+    from sparkify_local.config import Config
 
     config = Config.load(ROOT, {"START": "2018-11-01T20:00", "END": "2018-11-02T04:00", "GRAIN": grain})
     assert config.intervals() == intervals

@@ -65,7 +65,8 @@ from sparkify_bench.bench import Bench  # noqa: E402
 from sparkify_bench.drivers import DRIVERS  # noqa: E402
 from sparkify_bench.plan import OUT, ROOT, SECTIONS, Plan  # noqa: E402
 from sparkify_bench.report import report  # noqa: E402
-from sparkify_local.runner import RunnerError, say  # noqa: E402
+from sparkify_local.config import RunnerError  # noqa: E402
+from sparkify_local.progress import say  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,13 +26,13 @@ Lists are paged: at most [api] maximum_page_limit (100 by default) items per req
 from __future__ import annotations
 
 import json
-import urllib.error
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from sparkify_local.runner import Stack
+from sparkify_local.airflow_api import ApiError
+from sparkify_local.stack import Stack
 
 PAGE = 100
 FINISHED = ("success", "failed")
@@ -113,8 +113,8 @@ def count_backfill_runs(stack: Stack, info: dict[str, Any], states: tuple[str, .
 def dag_run(stack: Stack, dag_id: str, run_id: str) -> dict[str, Any] | None:
     try:
         return stack.api("GET", _path("/api/v2/dags/{}/dagRuns/{}", dag_id, run_id))
-    except urllib.error.HTTPError as err:
-        if err.code == 404:
+    except ApiError as err:
+        if err.status == 404:
             return None
         raise
 
@@ -152,8 +152,8 @@ def return_value(stack: Stack, dag_id: str, run_id: str, task_id: str) -> Any:
     path = _path("/api/v2/dags/{}/dagRuns/{}/taskInstances/{}/xcomEntries/return_value", dag_id, run_id, task_id)
     try:
         value = stack.api("GET", path).get("value")
-    except urllib.error.HTTPError as err:
-        if err.code == 404:
+    except ApiError as err:
+        if err.status == 404:
             return None
         raise
     if isinstance(value, str):

@@ -11,7 +11,7 @@ from sparkify_bench.plan import BACKFILL_START, ETL, FLOOR, GOALS, OUT, ROOT
 from sparkify_bench.plot import plot_runs, scale_title
 from sparkify_bench.stats import largest_that_helps, spread
 from sparkify_bench.warehouse import check_contract, explain, pg_query
-from sparkify_local.runner import say
+from sparkify_local.progress import say
 
 
 def section_backfill(bench: Bench) -> dict[str, Any]:

@@ -35,7 +35,9 @@ from sparkify_bench.plan import (
 )
 from sparkify_bench.stack import BenchStack
 from sparkify_bench.warehouse import explain, pg_execute, pg_query
-from sparkify_local.runner import Config, RunnerError, redact_url, say
+from sparkify_local.config import Config, RunnerError
+from sparkify_local.progress import say
+from sparkify_local.stack import redact_url
 
 
 def iso(moment: datetime) -> str:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkify_bench.plan import ETL, ROOT
-from sparkify_local.runner import RunnerError
+from sparkify_local.config import RunnerError
 
 PYTHONPATH = ("plugins", "tools")
 

@@ -15,7 +15,8 @@ from sparkify_bench.bench import Bench
 from sparkify_bench.drivers import driver_command
 from sparkify_bench.plan import ETL, GOALS, RESET_EVENT_TABLES, RESET_SONG_STAGING, ROOT
 from sparkify_bench.warehouse import check_contract, pg_execute, star_checksums
-from sparkify_local.runner import RunnerError, say
+from sparkify_local.config import RunnerError
+from sparkify_local.progress import say
 
 
 def manual_run_body(start: datetime, end: datetime, grain: str) -> dict[str, Any]:

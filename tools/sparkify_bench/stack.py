@@ -10,7 +10,9 @@ from pathlib import Path
 
 from sparkify_bench import airflow_api
 from sparkify_bench.machine import process_cpu
-from sparkify_local.runner import Config, RunnerError, Stack, stop_groups
+from sparkify_local.config import Config, RunnerError
+from sparkify_local.processes import stop_groups
+from sparkify_local.stack import Stack
 
 
 class BenchStack(Stack):

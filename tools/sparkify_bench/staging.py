@@ -14,7 +14,7 @@ from sparkify_bench.drivers import driver_command
 from sparkify_bench.plan import DATA, EVENTS_DAY, GOALS, MEMORY_BUCKET, OUT, RESET_SONG_STAGING, ROOT
 from sparkify_bench.stats import fmt, spread
 from sparkify_bench.warehouse import pg_execute, pg_query
-from sparkify_local.runner import say
+from sparkify_local.progress import say
 
 
 def section_staging(bench: Bench) -> dict[str, Any]:

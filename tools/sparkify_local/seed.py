@@ -135,7 +135,8 @@ def s3_client(
     without an endpoint, boto3's usual credential chain applies.
     """
     import boto3
-    from botocore.config import Config
+
+    from sparkify.s3 import client_config
 
     if endpoint and not access_key:
         access_key, secret_key = "testing", secret_key or "testing"
@@ -145,7 +146,7 @@ def s3_client(
         aws_access_key_id=access_key or None,
         aws_secret_access_key=secret_key or None,
         region_name=region,
-        config=Config(max_pool_connections=max(10, threads * 2), retries={"max_attempts": 5, "mode": "standard"}),
+        config=client_config(threads),
     )
 
 

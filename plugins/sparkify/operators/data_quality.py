@@ -13,7 +13,7 @@ from airflow.sdk import BaseOperator
 from sparkify import settings
 from sparkify.errors import PermanentError
 from sparkify.loading import interval_params
-from sparkify.quality import DEFAULT_CHECKS_FILE, Check, ChecksFailed, load_checks
+from sparkify.quality import DEFAULT_CHECKS_FILE, SAMPLES, Check, ChecksFailed, describe_failure, load_checks
 from sparkify.sql_templates import SQL_TEMPLATE_EXT, render_sql
 from sparkify.warehouse import Warehouse, dialect_of, naive_utc
 
@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 _RESULTS_PER_INSERT = 200
-#: Offending rows kept and shown per failed check.
-SAMPLES = 5
-_INDENT = "      "
 
 
 class DataQualityOperator(BaseOperator):
@@ -183,17 +180,9 @@ def _samples(check: Check) -> str:
 
 
 def _describe(check: Check, actual: Any, detail: str | None = None, samples: list[str] | None = None) -> str:
-    """One failed (or warned) check for the error, the alert and the log: the check, its actual and
-    expected values, then, indented, what it checks in words and the rows that explain it."""
-    where = check.table + (f".{check.column}" if check.column else "")
-    lines = [f"{check.name} [{check.severity}] on {where}: actual {actual}, expected {check.expected_text()}"
-             + (f" ({detail})" if detail else "")]
-    if check.description:
-        lines.append(f"{_INDENT}checks: {check.description}")
-    if samples is not None:
-        lines.append(f"{_INDENT}offending rows (up to {SAMPLES}):" + ("" if samples else " none found"))
-        lines += [f"{_INDENT}  {sample}" for sample in samples]
-    return "\n".join(lines)
+    """One failed (or warned) check for the error, the alert and the log (sparkify.quality's wording)."""
+    return describe_failure(check.name, check.table, check.column, actual, check.expected_text(),
+                            severity=check.severity, detail=detail, description=check.description, samples=samples)
 
 
 def _sample(names: list[str], row: tuple) -> str:

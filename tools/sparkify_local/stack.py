@@ -1,0 +1,363 @@
+"""The local stack's servers and Airflow's processes, and the environment they run in.
+
+``Stack`` starts, on 127.0.0.1 with free ports: a private PostgreSQL (Airflow's metadata and,
+unless WAREHOUSE_URL is given, the warehouse), moto's S3 server, and Airflow's api-server,
+scheduler, dag-processor and triggerer (LocalExecutor); ``stop()`` stops what it started.
+``Stack.api``/``Stack.rest`` reach Airflow's REST API (see :mod:`sparkify_local.airflow_api`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sparkify.warehouse import naive_utc
+from sparkify_local.airflow_api import AirflowApi
+from sparkify_local.config import (
+    LOCAL_FILESYSTEM_BACKEND,
+    PASSED_TO_AIRFLOW,
+    SECRETS_BACKEND,
+    STACK_OWNED,
+    Config,
+    RunnerError,
+)
+from sparkify_local.pgserver import PostgresError, PostgresServer
+from sparkify_local.ports import free_port, port_in_use
+from sparkify_local.processes import stop_groups, uninterruptible
+from sparkify_local.progress import say
+from sparkify_local.s3server import MotoServer, S3ServerError
+
+
+class Stack:
+    """Every server of the local run; `stop()` stops what this object started, in reverse order."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.state = config.state
+        self.pg: PostgresServer | None = None
+        self.moto: MotoServer | None = None
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.api_port: int | None = None
+        self.scheduled_runs = True
+        self.warehouse_url: str = ""
+        self.metadata_url: str = ""  # for Airflow's processes; the runner itself uses the REST API
+        self._rest: AirflowApi | None = None
+
+    # paths
+    @property
+    def airflow_home(self) -> Path:
+        return self.state / "airflow"
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def stack_file(self) -> Path:
+        return self.state / "stack.json"
+
+    def start_servers(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.state.chmod(0o755)
+        self.logs.mkdir(exist_ok=True)
+        for name, port in (("PG_PORT", self.config.pg_port), ("S3_PORT", self.config.s3_port),
+                           ("AIRFLOW_PORT", self.config.airflow_port)):
+            if port is not None and port_in_use(port):
+                raise RunnerError(f"{name}={port}: port {port} on 127.0.0.1 is already in use; choose another")
+        say("• starting PostgreSQL (Airflow metadata" + ("" if self.config.warehouse_url else " and warehouse") + ")")
+        try:
+            self.pg = PostgresServer(self.state / "pg" / "data", port=self.config.pg_port).start()
+        except PostgresError as err:
+            raise RunnerError(str(err)) from None
+        self.metadata_url = self.pg.ensure_database("airflow")
+        if self.config.warehouse_url:
+            self.warehouse_url = self.config.warehouse_url
+            check_warehouse(self.warehouse_url)
+        else:
+            self.warehouse_url = self.pg.ensure_database("sparkify")
+        say("• starting moto's S3 server")
+        try:
+            self.moto = MotoServer(port=self.config.s3_port, log_file=self.logs / "moto.log").start()
+        except S3ServerError as err:
+            raise RunnerError(str(err)) from None
+
+    def airflow_env(self, scheduled_runs: bool = True) -> dict[str, str]:
+        """The environment of every Airflow process (and of the runner's own commands that use Airflow's
+        connections). In Airflow's order, a connection is looked up in the configured secrets backend
+        first (connections.yaml, or the user's own backend such as Secrets Manager), then in
+        AIRFLOW_CONN_* variables: the user's, from .env or the environment, and otherwise the stack's
+        defaults for ``redshift`` (the embedded warehouse, or WAREHOUSE_URL) and ``aws`` (moto)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith(PASSED_TO_AIRFLOW)}
+        sql_url = self.metadata_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        # Defaults the user may change (.env or the environment).
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.airflow_home),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__PARALLELISM": str(self.config.parallelism),
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
+                "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "10",
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+                "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
+                "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(self.config.parallelism),
+                "AIRFLOW_CONN_REDSHIFT": self.warehouse_url,
+                "AIRFLOW_CONN_AWS": json.dumps(
+                    {
+                        "conn_type": "aws",
+                        "login": "local",
+                        "password": "local-secret",
+                        "extra": {"endpoint_url": self.moto.endpoint, "region_name": "us-west-2"},
+                    }
+                ),
+                "SPARKIFY_S3_BUCKET": self.config.bucket,
+            }
+        )
+        if self.config.connections_file and SECRETS_BACKEND not in self.config.env:
+            env[SECRETS_BACKEND] = LOCAL_FILESYSTEM_BACKEND
+            env["AIRFLOW__SECRETS__BACKEND_KWARGS"] = json.dumps(
+                {"connections_file_path": str(self.config.connections_file)})
+        env.update({k: v for k, v in self.config.env.items() if k not in STACK_OWNED})
+        # What the stack owns.
+        env.update(
+            {
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.config.root / "dags"),
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.config.root / "plugins"),
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_url,
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.api_port),
+                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.api_port}",
+                "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.airflow_home / "logs"),
+                # `make run` only backfills: no scheduled run of the current hour beside it.
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": str(scheduled_runs),
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(self.config.root / "plugins"), os.environ.get("PYTHONPATH", "")) if p
+                ),
+            }
+        )
+        return env
+
+    def redshift_elsewhere(self) -> str | None:
+        """Where the `redshift` connection comes from when it is not the stack's default: the
+        connections file, the user's own secrets backend, or AIRFLOW_CONN_REDSHIFT."""
+        if self.config.env.get(SECRETS_BACKEND):
+            return f"the secrets backend {self.config.env[SECRETS_BACKEND]} (if it holds one)"
+        if self.config.connections_file and "redshift" in connection_ids(self.config.connections_file):
+            return str(self.config.connections_file)
+        if "AIRFLOW_CONN_REDSHIFT" in self.config.env:
+            return "AIRFLOW_CONN_REDSHIFT"
+        return None
+
+    def ignored_settings(self) -> list[str]:
+        """The user's Airflow settings the stack overrides (said once, when Airflow starts)."""
+        return sorted(k for k in self.config.env if k in STACK_OWNED)
+
+    def airflow(self, *args: str, check: bool = True, quiet: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", *args], env=self.airflow_env(self.scheduled_runs), capture_output=True,
+            text=True,
+            cwd=self.config.root,
+        )
+        if check and result.returncode != 0:
+            raise RunnerError(f"`airflow {' '.join(args)}` failed:\n{(result.stderr or result.stdout)[-3000:]}")
+        return result
+
+    def seed(self, until_now: bool) -> None:
+        from sparkify_local import seed
+
+        if self.config.source:
+            say(f"• uploading {self.config.source} to s3://{self.config.bucket}/ (unchanged objects are skipped)")
+            source = self.config.source
+            last_day = (self.config.end - timedelta(microseconds=1)).date()
+            window = (self.config.start.date(), last_day + timedelta(days=1))
+        else:
+            from sparkify_local import demo_data
+
+            now = naive_utc(datetime.now(UTC))
+            end_day = self.config.end.date() + timedelta(days=1 if self.config.end.hour else 0)
+            source = self.state / "demo"
+            summary = demo_data.generate(source, self.config.start.date(), end_day, now=now)
+            say(f"• generated demo data in {source}: {summary}")
+            if until_now and end_day <= now.date():
+                # `make up`'s hourly schedule runs the latest hour: its day and the one before, not
+                # every day since START (years of demo data: minutes and gigabytes in moto's memory).
+                recent = max(end_day, now.date() - timedelta(days=1))
+                summary = demo_data.generate(source, recent, now.date() + timedelta(days=1), now=now)
+                say(f"  and for the scheduled runs, {recent} to today: {summary}")
+            window = None
+        summary = seed.seed(
+            source, endpoint=self.moto.endpoint, bucket=self.config.bucket,
+            start=window[0] if window else None, end=window[1] if window else None,
+        )
+        say(f"  {summary}")
+
+    def prepare_airflow(self) -> None:
+        self.api_port = self.config.airflow_port or free_port()
+        self.airflow_home.mkdir(parents=True, exist_ok=True)
+        # Roles belong to the whole server: they are created on the embedded one, never on yours.
+        embedded = not self.config.warehouse_url and not self.redshift_elsewhere()
+        steps = [["sparkify.tables", "migrate"]] + ([["sparkify.access", "grant"]] if embedded else [])
+        say("• creating or migrating the warehouse tables" + (", granting the analysts' and loader's roles"
+                                                             if embedded else ""))
+        env = self.airflow_env()
+        for step in steps:
+            result = subprocess.run(
+                [sys.executable, "-m", *step, "--conn-id", "redshift"],
+                env=env, capture_output=True, text=True, cwd=self.config.root,
+            )
+            if result.returncode != 0:
+                raise RunnerError(f"python -m {' '.join(step)} failed:\n{result.stderr[-3000:]}")
+            say("  " + (result.stdout.strip().splitlines() or [""])[-1])  # the command's summary, not its logs
+        say("• migrating Airflow's metadata database and parsing the DAGs")
+        self.airflow("db", "migrate")
+        self.airflow("dags", "reserialize")
+
+    def start_api_server(self) -> None:
+        """Start Airflow's api-server alone and wait until it answers: the REST API is how the runner
+        reads and changes Airflow's state, before any scheduler runs (see runs.close_interrupted_runs)."""
+        say(f"• starting Airflow's api-server on 127.0.0.1:{self.api_port}")
+        if self.config.connections_file and SECRETS_BACKEND not in self.config.env:
+            say(f"  connections: {self.config.connections_file} first (Airflow's local-filesystem secrets backend), "
+                "then AIRFLOW_CONN_* variables")
+        for name in self.ignored_settings():
+            say(f"  ignoring {name} from the environment or .env: the local stack sets it")
+        self._start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)])
+        self.wait_for_api()
+
+    def start_airflow(self) -> None:
+        """Start what of Airflow is not running yet: the api-server (if `start_api_server` did not),
+        the scheduler, the dag-processor and the triggerer."""
+        if "api-server" not in self.processes:
+            self.start_api_server()
+        say("• starting Airflow's scheduler, dag-processor and triggerer")
+        for name, args in (("scheduler", ["scheduler", "--skip-serve-logs"]), ("dag-processor", ["dag-processor"]),
+                           ("triggerer", ["triggerer", "--skip-serve-logs"])):
+            self._start(name, args)
+        self.check_processes()
+
+    def _start(self, name: str, args: list[str]) -> None:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *args], env=self.airflow_env(self.scheduled_runs), stdout=log,
+            stderr=subprocess.STDOUT, cwd=self.config.root, start_new_session=True,
+        )
+
+    def check_processes(self, verb: str = "exited") -> None:
+        """Raise if one of Airflow's processes has stopped."""
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise RunnerError(f"Airflow's {name} {verb} (code {process.returncode}); see {self.logs / name}.log")
+
+    def wait_for_api(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_processes()
+            if self.rest.healthy():
+                return
+            time.sleep(0.5)
+        raise RunnerError(f"Airflow's api-server did not answer within {timeout:g} s; see {self.logs}/api-server.log")
+
+    def admin_password(self, timeout: float = 10) -> str | None:
+        """The password the simple auth manager generated for `admin` (in AIRFLOW_HOME)."""
+        path = self.airflow_home / "simple_auth_manager_passwords.json.generated"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if path.exists():
+                return json.loads(path.read_text()).get("admin")
+            time.sleep(0.5)
+        return None
+
+    @property
+    def rest(self) -> AirflowApi:
+        """Airflow's REST API as `admin` (loopback only), through the official client."""
+        if self._rest is None or self._rest.base_url != f"http://127.0.0.1:{self.api_port}":
+            self._rest = AirflowApi(f"http://127.0.0.1:{self.api_port}", "admin", self.admin_password)
+        return self._rest
+
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        """Any REST API call as JSON (``path`` such as ``/api/v2/dags/sparkify_etl/dagRuns?limit=10``);
+        raises :class:`~sparkify_local.airflow_api.ApiError` on an error status."""
+        return self.rest.request(method, path, body)
+
+    def write_stack_file(self) -> None:
+        self.stack_file.write_text(json.dumps({
+            "pids": {name: p.pid for name, p in self.processes.items()},
+            "moto_pid": self.moto.process.pid if self.moto and self.moto.process else None,
+            "pg_data": str(self.pg.data_dir) if self.pg else None,
+            "api_port": self.api_port,
+            "moto_endpoint": self.moto.endpoint if self.moto else None,
+            "warehouse_url": self.warehouse_url,
+            "metadata_url": self.metadata_url,
+        }, indent=2))
+
+    def stop(self, close_runs: bool = False) -> None:
+        """Stop everything this object started. With ``close_runs`` (the run did not end normally), the
+        scheduler, dag-processor and triggerer stop first, then the unfinished backfill and runs are
+        closed through the REST API while the api-server still answers, then the rest stops."""
+        from sparkify_local.runs import close_interrupted_runs
+
+        with uninterruptible():
+            api_server = self.processes.pop("api-server", None) if close_runs else None
+            groups = [p.pid for p in self.processes.values()]
+            if self.moto and self.moto.process:
+                groups.append(self.moto.process.pid)
+            stop_groups(groups)
+            for process in self.processes.values():
+                process.poll()
+            self.processes.clear()
+            if self.moto:
+                self.moto.stop()
+            if api_server is not None:
+                if api_server.poll() is None:
+                    try:
+                        close_interrupted_runs(self)
+                    except Exception as err:  # noqa: BLE001 - the next run closes them before it starts
+                        say(f"  could not close the unfinished runs now ({str(err).strip()[:300]}); the next run will")
+                stop_groups([api_server.pid])
+                api_server.poll()
+            if self.pg:
+                self.pg.stop()
+
+
+def check_warehouse(url: str) -> None:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.Error as err:
+        safe = redact_url(url)
+        raise RunnerError(f"WAREHOUSE_URL {safe} is not reachable: {str(err).strip().splitlines()[0]}") from None
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password replaced, for printing."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def connection_ids(path: Path) -> set[str]:
+    """The connection ids a connections file (YAML or JSON, Airflow's local-filesystem format) defines."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise RunnerError(f"{path}: cannot read the connections ({err})") from None
+    if not isinstance(document, dict):
+        raise RunnerError(f"{path}: expected a mapping of connection ids to connections")
+    return set(document)
