@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from tests.containers import resolve, service_env
+from tests.containers.helpers import resolve, service_env
 
 from conftest import ROOT
 
