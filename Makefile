@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/tools
 
-.PHONY: install run up down clean test lint bench lock tables analysis airflow
+.PHONY: install run up down clean test test-fast lint bench lock tables analysis airflow
 
 install: $(STAMP)
 
@@ -42,8 +42,16 @@ airflow: install
 clean:
 	@if test -x $(PY); then $(PY) -m sparkify_local clean; else rm -rf "$${STATE_DIR:-.state}"; fi
 
+# Tests run on TEST_WORKERS pytest-xdist workers (each with its own servers); a module's tests, and
+# all tests of the real songs, stay on one worker (tests/conftest.py).
+TEST_WORKERS ?= 3
+
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+
+# The inner loop: no scheduler, no runner processes, no 14,896-song staging.
+test-fast: install
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -m "not slow" $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

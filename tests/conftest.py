@@ -54,6 +54,32 @@ def real_data() -> Path:
     return SHARED_DATA
 
 
+# -- what runs where ---------------------------------------------------------------------------------
+
+# Fixtures that stage the 14,896 real songs (minutes): built once per pytest process, so every test
+# using them runs on the same xdist worker.
+REAL_SONGS_FIXTURES = frozenset({"real_songs_warehouse_template", "loaded_window", "make_etl", "real_songs"})
+# Modules that start Airflow's processes, the local runner or a package install in every test.
+SLOW_MODULES = (
+    "tests/backfill/", "tests/local/test_runner.py", "tests/local/test_configuration.py",
+    "tests/containers/test_compose.py", "tests/containers/test_lock_install.py", "tests/dags/test_airflow_cli.py",
+    "tests/dags/test_etl_real_data.py", "tests/alerts/test_late_run.py", "tests/aws/test_setup_teardown.py",
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Mark the slow tests (``make test-fast`` leaves them out) and group the tests for pytest-xdist
+    (``--dist loadgroup``): a module's tests stay together (its module fixtures are built once), and
+    every test of the real songs shares one worker (their session fixtures are built once)."""
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        real_songs = bool(REAL_SONGS_FIXTURES & set(item.fixturenames))
+        if real_songs or path.startswith(SLOW_MODULES) or item.get_closest_marker("scheduler"):
+            item.add_marker(pytest.mark.slow)
+        item.add_marker(pytest.mark.xdist_group("real-songs" if real_songs else path))
+
+
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SCRATCH, ignore_errors=True)
 

@@ -76,6 +76,7 @@ def assert_names_the_run(text: str, dr) -> None:
 # -- the pipeline, end to end -------------------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole dag.test() run
 def test_failing_check_fails_at_once_and_alerts_every_channel(
     airflow_db, warehouse, bucket, slack_webhook, smtp_server, sns_topic
 ):
@@ -119,6 +120,7 @@ def test_failing_check_fails_at_once_and_alerts_every_channel(
     assert notes[0]["Message"] == text
 
 
+@pytest.mark.slow  # a whole dag.test() run
 def test_warning_alerts_without_failing_the_run(airflow_db, warehouse, bucket, slack_webhook, caplog):
     # Plays that match no song: songplays_matched_song_share (a 'warn' check) fails, nothing else.
     # Only Slack is configured: e-mail (no smtp_alerts) and SNS (no topic) are skipped quietly.
