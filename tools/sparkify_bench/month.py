@@ -17,22 +17,7 @@ from sparkify_bench.plan import ETL, GOALS, RESET_EVENT_TABLES, RESET_SONG_STAGI
 from sparkify_bench.warehouse import check_contract, pg_execute, star_checksums
 from sparkify_local.config import RunnerError
 from sparkify_local.progress import say
-
-
-def manual_run_body(start: datetime, end: datetime, grain: str) -> dict[str, Any]:
-    """``POST /api/v2/dags/sparkify_etl/dagRuns`` for one run over ``[start, end)``, as `make run GRAIN=…` sends
-    it: the project's manual logical date (sparkify.intervals), never an hourly run's."""
-    def iso(moment: datetime) -> str:
-        return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
-
-    return {
-        "dag_run_id": f"manual__{grain}__{start:%Y-%m-%dT%H}--{end:%Y-%m-%dT%H}",
-        "logical_date": iso(manual_logical_date(start, end)),
-        "data_interval_start": iso(start),
-        "data_interval_end": iso(end),
-        "conf": {},
-        "note": f"make run GRAIN={grain}",
-    }
+from sparkify_local.runs import manual_run_body
 
 
 def trigger_runs(bench: Bench, intervals: list[tuple[datetime, datetime]], grain: str,
