@@ -664,7 +664,8 @@ def chromium_page(chromium: Path, url: str, proxy: int, what: list[str], tmp: Pa
         "--virtual-time-budget=15000", f"--proxy-server=http://127.0.0.1:{proxy}", "--proxy-bypass-list=<-loopback>",
         *what, url,
     ]
-    result = subprocess.run(args, capture_output=True, text=True, timeout=180, cwd=tmp)
+    # A guard against a hung browser, not a speed limit: rendering waits on the api-server, slow under load.
+    result = subprocess.run(args, capture_output=True, text=True, timeout=900, cwd=tmp)
     assert result.returncode == 0, f"chromium failed ({result.returncode}):\n{result.stderr[-2000:]}"
     return result.stdout
 
