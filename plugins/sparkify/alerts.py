@@ -67,7 +67,7 @@ from urllib.parse import quote
 from airflow.sdk import AsyncCallback, BaseHook, BaseNotifier, DeadlineAlert, DeadlineReference
 from airflow.sdk.exceptions import AirflowNotFoundException
 
-from sparkify.settings import DEFAULTS
+from sparkify.settings import DEFAULTS, InvalidParam
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection, Context
@@ -257,7 +257,7 @@ def _send_email(alert: Alert) -> str:
     extra = conn.extra_dejson
     to = _split(_setting("SPARKIFY_ALERT_EMAIL_TO")) or _split(extra.get("to"))
     if not to:
-        raise ValueError(f"connection {conn_id!r} has no recipients: set its extra 'to' or SPARKIFY_ALERT_EMAIL_TO")
+        raise InvalidParam(f"connection {conn_id!r} has no recipients: set its extra 'to' or SPARKIFY_ALERT_EMAIL_TO")
     sender = extra.get("from_email") or _setting("SPARKIFY_ALERT_EMAIL_FROM", "sparkify-alerts@localhost")
     body = f"<pre>{html.escape(alert.text)}</pre>"
     SmtpNotifier(to=to, from_email=sender, subject=alert.subject, html_content=body, smtp_conn_id=conn_id).notify({})
@@ -317,7 +317,7 @@ class SparkifyAlertNotifier(BaseNotifier):
     def __init__(self, kind: Kind = "failure", *, warnings_key: str = "warnings", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if kind not in ("failure", "warning", "late"):
-            raise ValueError(f"kind={kind!r}: expected 'failure', 'warning' or 'late'")
+            raise InvalidParam(f"kind={kind!r}: expected 'failure', 'warning' or 'late'")
         self.kind = kind
         self.warnings_key = warnings_key
 

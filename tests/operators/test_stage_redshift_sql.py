@@ -12,8 +12,9 @@ import logging
 import re
 
 import pytest
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from sparkify.errors import TransientError
 from sparkify.operators import LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
 
 from .helpers import (
@@ -352,8 +353,10 @@ def test_copy_failure_rolls_back_and_is_redacted(redshift, bucket, manifest_buck
         f"'aws_access_key_id=testing;aws_secret_access_key={SECRET};token={SESSION_TOKEN}' "
         f"(key {SECRET}, token {SESSION_TOKEN})"))
 
-    with pytest.raises(AirflowException) as info:
+    # Retried (a COPY may fail for a passing reason), never a PermanentError.
+    with pytest.raises(TransientError) as info:
         stage_events(bucket, manifest_bucket).execute(CONTEXT)
+    assert not isinstance(info.value, AirflowFailException)
 
     message = str(info.value)
     assert message.startswith("COPY into staging_events failed: S3ServiceException: Access denied")

@@ -13,8 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from airflow.sdk.exceptions import AirflowException
-
+from sparkify.errors import TransientError
 from sparkify.s3 import S3, S3Object
 from sparkify.settings import InvalidParam
 from sparkify.staging.params import StagingParams
@@ -97,7 +96,7 @@ def copier(tx: Session, s3: S3, p: StagingParams, *, aws_conn_id: str | None, ma
             try:
                 tx.execute(statement(key, secret.text), shown=shown)
             except Exception as err:
-                raise AirflowException(f"COPY into {p.table} failed: {secret.hide(str(err))}") from None
+                raise TransientError(f"COPY into {p.table} failed: {secret.hide(str(err))}") from None
             (copied,) = tx.fetchone("SELECT pg_last_copy_count()")
             total += copied
             if p.source_key_column:
