@@ -140,7 +140,8 @@ class S3:
             if code in ("404", "NoSuchKey"):
                 raise SourceMissing(f"s3://{bucket}/{key} does not exist") from None
             if code in ("412", "PreconditionFailed"):
-                raise TransientError(f"s3://{bucket}/{key} changed while it was being staged; a retry stages it") from None
+                raise TransientError(
+                    f"s3://{bucket}/{key} changed while it was being staged; a retry stages it") from None
             raise
         try:
             yield from body.iter_chunks(CHUNK_BYTES)
