@@ -11,10 +11,15 @@ with ``--dag-run-conf``:
   parallel one (``run_backwards``, ``max_active_runs`` 4, created through the REST API as the UI's
   Trigger › Backfill form does) of the same window give identical tables, equal to the one-pass
   reference, though in the parallel one the staging and load tasks of different runs overlap in
-  time (shown from the metadata database);
+  time (shown from the task instances' start and end dates, read through the REST API);
 * reprocessing the window (``reprocess_behavior`` completed) leaves every table identical;
 * a load task SIGKILLed mid-transaction leaves no partial rows, and its retry completes (started
   by clearing the task: the DAG's retry delay is 5 minutes).
+
+Airflow's state is read only through its REST API (/api/v2, ``sparkify_local.airflow_api``), never from
+its metadata database. The API's DAG runs carry no backfill id: a backfill's runs are found as
+``sparkify_local.runs.backfill_runs`` finds them (its DAG's ``backfill`` runs with logical dates in its
+range, updated at or after its creation).
 """
 
 from __future__ import annotations
@@ -33,16 +38,16 @@ from itertools import combinations
 from pathlib import Path
 
 import psutil
-import psycopg
+import psycopg  # the warehouses' own connections (never Airflow's metadata database)
 import pytest
 from tests.helpers import load_dag
 
 from conftest import ROOT, SCRATCH, Database, aws_connection, create_bucket, create_database, real_data
 from sparkify.warehouse import render, split
-from sparkify_local.airflow_api import ApiError
+from sparkify_local.airflow_api import AirflowApi, ApiError
 from sparkify_local.config import Config
 from sparkify_local.processes import stop_groups
-from sparkify_local.runs import manual_run_body
+from sparkify_local.runs import backfill_runs, manual_run_body
 from sparkify_local.stack import Stack as LocalStack
 
 from .conftest import DAY, EVENTS_KEY, Etl, assert_matches, checksums, original_day, patched_for_dag_test, say, short
@@ -94,11 +99,26 @@ class Scheduler:
     bucket: str
     warehouses: dict[str, Database]
 
-    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        """The test's own reads of Airflow's metadata database (the local stack reads it only through
-        the REST API; the test looks deeper, at backfill_dag_run and task spans)."""
-        with psycopg.connect(self.stack.metadata_url, autocommit=True) as conn:
-            return [tuple(r) for r in conn.execute(sql, params).fetchall()]
+    @property
+    def rest(self) -> AirflowApi:
+        """Airflow's REST API (the stack's typed client): every read of Airflow's state goes through it."""
+        return self.stack.rest
+
+    def runs(self, backfill_id: int) -> list:
+        """The backfill's DAG runs (API objects: ``dag_run_id``, ``state``…), as the runner finds them."""
+        return backfill_runs(self.stack, self.rest.backfill(backfill_id))
+
+    def task_instances(self, run_id: str, task_ids: tuple[str, ...] = ()) -> list:
+        """The run's task instances (of ``task_ids``, all when empty), as last tried."""
+        return [ti for ti in self.rest.task_instances(DAG_ID, run_id) if not task_ids or ti.task_id in task_ids]
+
+    def task_instance(self, run_id: str, task_id: str):
+        """One (unmapped) task instance of the run, None while it does not exist."""
+        found = self.task_instances(run_id, (task_id,))
+        return found[0] if found else None
+
+    def run_state(self, run_id: str) -> str:
+        return self.rest.dag_run(DAG_ID, run_id).state.value
 
     def create(self, start: datetime, end: datetime, warehouse: str, *, max_active_runs: int,
                backwards: bool = False, reprocess: str = "none", via: str = "cli") -> tuple[int, float]:
@@ -114,13 +134,13 @@ class Scheduler:
                 "max_active_runs": max_active_runs,
             })["id"]
         else:
-            before = self.query("SELECT COALESCE(MAX(id), 0) FROM backfill")[0][0]
+            before = max((b.id for b in self.rest.backfills(DAG_ID)), default=0)
             self.stack.airflow(
                 "backfill", "create", "--dag-id", DAG_ID, "--from-date", first.isoformat(),
                 "--to-date", last.isoformat(), "--max-active-runs", str(max_active_runs),
                 "--reprocess-behavior", reprocess, "--dag-run-conf", json.dumps(conf),
                 *(["--run-backwards"] if backwards else []))
-            (backfill_id,) = self.query("SELECT MAX(id) FROM backfill WHERE id > %s", (before,))[0]
+            backfill_id = max((b.id for b in self.rest.backfills(DAG_ID) if b.id > before), default=None)
             assert backfill_id, "airflow backfill create made no backfill"
         return backfill_id, time.monotonic() - started
 
@@ -131,9 +151,7 @@ class Scheduler:
         backfill_id, create_seconds = self.create(start, end, warehouse, **how)
         deadline = time.monotonic() + BACKFILL_TIMEOUT
         while True:
-            states = self.query(
-                "SELECT dr.run_id, dr.state FROM backfill_dag_run b JOIN dag_run dr ON dr.id = b.dag_run_id "
-                "WHERE b.backfill_id = %s", (backfill_id,))
+            states = [(run.dag_run_id, run.state.value) for run in self.runs(backfill_id)]
             if states and all(state in ("success", "failed") for _, state in states):
                 break
             for name, process in self.stack.processes.items():
@@ -142,15 +160,12 @@ class Scheduler:
             time.sleep(0.5)
         wall = time.monotonic() - started
         failed = [run_id for run_id, state in states if state != "success"]
-        assert not failed, f"runs of backfill {backfill_id} failed: {failed}; task states: " + str(self.query(
-            "SELECT run_id, task_id, state FROM task_instance WHERE run_id = ANY(%s) AND state <> 'success'",
-            (failed,)))
+        assert not failed, f"runs of backfill {backfill_id} failed: {failed}; task states: " + str([
+            (run_id, ti.task_id, ti.state and ti.state.value) for run_id in failed
+            for ti in self.task_instances(run_id) if not ti.state or ti.state.value != "success"])
         self.close(backfill_id)
-        created, last = self.query(
-            "SELECT MIN(bf.created_at), MAX(ti.end_date) FROM backfill bf "
-            "JOIN backfill_dag_run b ON b.backfill_id = bf.id JOIN dag_run dr ON dr.id = b.dag_run_id "
-            "JOIN task_instance ti ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id WHERE bf.id = %s",
-            (backfill_id,))[0]
+        created = self.rest.backfill(backfill_id).created_at
+        last = max(ti.end_date for run_id, _ in states for ti in self.task_instances(run_id) if ti.end_date)
         return Backfill(backfill_id, len(states), wall, (last - created).total_seconds(), create_seconds)
 
     def close(self, backfill_id: int) -> None:
@@ -158,24 +173,18 @@ class Scheduler:
         active backfill per DAG). The scheduler marks it completed on a 30-second timer; the API's
         cancel (the UI's "Cancel backfill") does it now, and only pauses and fails runs still queued:
         there are none left."""
-        assert not self.query(
-            "SELECT dr.run_id FROM backfill_dag_run b JOIN dag_run dr ON dr.id = b.dag_run_id "
-            "WHERE b.backfill_id = %s AND dr.state NOT IN ('success', 'failed')", (backfill_id,))
+        assert not [run.dag_run_id for run in self.runs(backfill_id) if run.state.value not in ("success", "failed")]
         try:
             self.stack.api("PUT", f"/api/v2/backfills/{backfill_id}/cancel")
         except ApiError as err:
             if err.status != 409:  # 409: the scheduler marked it completed meanwhile
                 raise
-        assert self.query("SELECT completed_at FROM backfill WHERE id = %s", (backfill_id,))[0][0]
+        assert self.rest.backfill(backfill_id).completed_at
 
     def task_spans(self, backfill_id: int) -> list[tuple[str, str, datetime, datetime]]:
         """(run_id, task_id, start, end) of the backfill's staging and load tasks, as last run."""
-        return self.query(
-            "SELECT ti.run_id, ti.task_id, ti.start_date, ti.end_date FROM task_instance ti "
-            "JOIN dag_run dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id "
-            "JOIN backfill_dag_run b ON b.dag_run_id = dr.id "
-            "WHERE b.backfill_id = %s AND ti.task_id = ANY(%s) AND ti.start_date IS NOT NULL",
-            (backfill_id, list(STAGE_TASKS + LOAD_TASKS)))
+        return [(run.dag_run_id, ti.task_id, ti.start_date, ti.end_date) for run in self.runs(backfill_id)
+                for ti in self.task_instances(run.dag_run_id, STAGE_TASKS + LOAD_TASKS) if ti.start_date is not None]
 
 
 @dataclass
@@ -183,7 +192,7 @@ class Backfill:
     id: int
     runs: int
     wall_seconds: float  # from creating the backfill (CLI or API call) to seeing its last run finished
-    run_seconds: float  # from the backfill's creation to its last task's end (metadata database)
+    run_seconds: float  # from the backfill's creation to its last task's end (as Airflow recorded them)
     create_seconds: float  # the CLI or API call alone
 
 
@@ -325,10 +334,9 @@ def test_a_run_over_a_manual_interval_through_the_rest_api_beside_overlapping_ho
     wait_for_run(scheduler, run["dag_run_id"])
     assert hourly.runs == 4
 
-    (wide_end,) = scheduler.query("SELECT MAX(end_date) FROM task_instance WHERE run_id = %s",
-                                  (run["dag_run_id"],))[0]
-    (wide_start,) = scheduler.query("SELECT MIN(start_date) FROM task_instance WHERE run_id = %s",
-                                    (run["dag_run_id"],))[0]
+    wide_tasks = scheduler.task_instances(run["dag_run_id"])
+    wide_end = max(ti.end_date for ti in wide_tasks if ti.end_date)
+    wide_start = min(ti.start_date for ti in wide_tasks if ti.start_date)
     spans = scheduler.task_spans(hourly.id)
     assert any(start < wide_end and wide_start < end for _, _, start, end in spans), \
         "the wide run and the hourly runs did not overlap in time"
@@ -376,24 +384,24 @@ def test_a_missing_daily_file_is_waited_for_then_loaded_or_failed_at_the_deadlin
     assert wait_for_task_state(scheduler, arrives_id, "Stage_events", ("deferred",), timeout=900) == "deferred"
     arrives_bucket.put(keys["arrives"], (real_data() / EVENTS_KEY).read_bytes())  # 2018's events: none this hour
     wait_for_run(scheduler, arrives_id, timeout=900)
-    (tries,) = scheduler.query("SELECT try_number FROM task_instance WHERE run_id = %s AND task_id = 'Stage_events'",
-                               (arrives_id,))[0]
+    tries = scheduler.task_instance(arrives_id, "Stage_events").try_number
     assert tries == 1
 
     never_id, _ = runs["never"]
-    deadline_row = scheduler.query("SELECT state, try_number, end_date FROM task_instance WHERE run_id = %s "
-                                   "AND task_id = 'Stage_events'", (never_id,))
+    def stage_events_row() -> tuple[str | None, int, datetime | None]:
+        ti = scheduler.task_instance(never_id, "Stage_events")
+        return ti.state and ti.state.value, ti.try_number, ti.end_date
+
+    deadline_row = stage_events_row()
     done = time.monotonic() + 900
-    while deadline_row[0][0] not in ("failed", "success") and time.monotonic() < done:
+    while deadline_row[0] not in ("failed", "success") and time.monotonic() < done:
         time.sleep(1)
-        deadline_row = scheduler.query("SELECT state, try_number, end_date FROM task_instance WHERE run_id = %s "
-                                       "AND task_id = 'Stage_events'", (never_id,))
-    state, tries, ended = deadline_row[0]
+        deadline_row = stage_events_row()
+    state, tries, ended = deadline_row
     assert (state, tries) == ("failed", 1), deadline_row
     assert ended >= deadlines["never"] - timedelta(seconds=1), (ended, deadlines["never"])
     done = time.monotonic() + 120  # the scheduler ends the run once the failure has propagated
-    while (run_state := scheduler.query("SELECT state FROM dag_run WHERE run_id = %s", (never_id,))[0][0]) not in (
-            "failed", "success") and time.monotonic() < done:
+    while (run_state := scheduler.run_state(never_id)) not in ("failed", "success") and time.monotonic() < done:
         time.sleep(1)
     assert run_state == "failed"
     logs = scheduler.stack.airflow_home / "logs" / f"dag_id={DAG_ID}" / f"run_id={never_id}" / "task_id=Stage_events"
@@ -461,9 +469,9 @@ def test_sigkilled_load_leaves_no_partial_rows_and_its_retry_completes(
             time.sleep(0.2)
     assert checksums(wh3, star) == before, "the killed load left partial rows"
 
-    (run_id,) = scheduler.query(
-        "SELECT run_id FROM dag_run WHERE dag_id = %s AND data_interval_start = %s",
-        (DAG_ID, KILL_HOUR.replace(tzinfo=UTC)))[0]
+    # The run whose data interval starts at KILL_HOUR (the API filters runs by logical date, not interval).
+    run_id = [r.dag_run_id for r in scheduler.rest.dag_runs(DAG_ID)
+              if r.data_interval_start == KILL_HOUR.replace(tzinfo=UTC)][0]
     state = wait_for_task_state(scheduler, run_id, "Load_songplays_fact_table", ("up_for_retry", "failed"))
     # The DAG's retry delay is 5 minutes: the retry is started now, by clearing the task.
     scheduler.stack.api("POST", f"/api/v2/dags/{DAG_ID}/clearTaskInstances", {
@@ -472,9 +480,7 @@ def test_sigkilled_load_leaves_no_partial_rows_and_its_retry_completes(
     })
     wait_for_run(scheduler, run_id)
     scheduler.close(backfill_id)
-    tries = scheduler.query(
-        "SELECT try_number FROM task_instance WHERE run_id = %s AND task_id = 'Load_songplays_fact_table'",
-        (run_id,))[0][0]
+    tries = scheduler.task_instance(run_id, "Load_songplays_fact_table").try_number
     say(f"after the SIGKILL the task was {state}; cleared, try {tries} succeeded and the run completed")
     assert tries >= 2
     assert checksums(wh3, star) == before
@@ -485,9 +491,10 @@ def wait_for_task_state(scheduler: Scheduler, run_id: str, task_id: str, states:
                         timeout: float = 180) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        rows = scheduler.query("SELECT state FROM task_instance WHERE run_id = %s AND task_id = %s", (run_id, task_id))
-        if rows and rows[0][0] in states:
-            return rows[0][0]
+        ti = scheduler.task_instance(run_id, task_id)
+        rows = [ti.state and ti.state.value] if ti else []
+        if rows and rows[0] in states:
+            return rows[0]
         time.sleep(0.5)
     pytest.fail(f"{task_id} of {run_id} did not reach {states} within {timeout:g} s: {rows}")
 
@@ -495,10 +502,10 @@ def wait_for_task_state(scheduler: Scheduler, run_id: str, task_id: str, states:
 def wait_for_run(scheduler: Scheduler, run_id: str, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        (state,) = scheduler.query("SELECT state FROM dag_run WHERE run_id = %s", (run_id,))[0]
+        state = scheduler.run_state(run_id)
         if state in ("success", "failed"):
-            assert state == "success", scheduler.query(
-                "SELECT task_id, state, try_number FROM task_instance WHERE run_id = %s", (run_id,))
+            assert state == "success", [(ti.task_id, ti.state and ti.state.value, ti.try_number)
+                                        for ti in scheduler.task_instances(run_id)]
             return
         time.sleep(1)
     pytest.fail(f"{run_id} unfinished after {timeout:g} s")

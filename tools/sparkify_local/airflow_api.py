@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 DONE = ("success", "failed")
@@ -30,6 +32,20 @@ class ApiError(RuntimeError):
         super().__init__(f"{method} {path}: {status or 'no answer'} {detail}".strip())
         self.status = status
         self.detail = detail
+
+
+def generated_password(airflow_home: Path, username: str = "admin", timeout: float = 10) -> str | None:
+    """The password Airflow's simple auth manager generated for ``username`` (in AIRFLOW_HOME's
+    ``simple_auth_manager_passwords.json.generated``, written once the api-server has started), or
+    None if it did not appear within ``timeout`` seconds."""
+    path = Path(airflow_home) / "simple_auth_manager_passwords.json.generated"
+    deadline = time.monotonic() + timeout
+    while True:
+        if path.exists():
+            return json.loads(path.read_text()).get(username)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.5)
 
 
 def _utc(moment: datetime) -> datetime:
@@ -190,6 +206,14 @@ class AirflowApi:
                 offset += PAGE
                 if len(page.dag_runs) < PAGE:
                     return found
+
+    def dag_run(self, dag_id: str, run_id: str):
+        """``GET /api/v2/dags/{dag_id}/dagRuns/{run_id}`` (an :class:`ApiError` with status 404 when it
+        does not exist)."""
+        from airflow_client.client.api.dag_run_api import DagRunApi
+
+        with self._errors("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}"):
+            return DagRunApi(self.client).get_dag_run(dag_id, run_id)
 
     def trigger_dag_run(self, dag_id: str, body: dict[str, Any]) -> str:
         """``POST /api/v2/dags/{dag_id}/dagRuns`` (``body`` as the UI's Trigger form sends it); the run id."""

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sparkify.warehouse import naive_utc
-from sparkify_local.airflow_api import AirflowApi
+from sparkify_local.airflow_api import AirflowApi, generated_password
 from sparkify_local.config import (
     LOCAL_FILESYSTEM_BACKEND,
     PASSED_TO_AIRFLOW,
@@ -268,13 +268,7 @@ class Stack:
 
     def admin_password(self, timeout: float = 10) -> str | None:
         """The password the simple auth manager generated for `admin` (in AIRFLOW_HOME)."""
-        path = self.airflow_home / "simple_auth_manager_passwords.json.generated"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if path.exists():
-                return json.loads(path.read_text()).get("admin")
-            time.sleep(0.5)
-        return None
+        return generated_password(self.airflow_home, "admin", timeout)
 
     @property
     def rest(self) -> AirflowApi:
