@@ -8,6 +8,7 @@ fail: the same contracts on a copy of the code in which the warehouse client imp
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,3 +55,22 @@ def test_the_architecture_page_names_every_module():
             if f"`{path.stem}`" not in page and f"{path.stem}.py" not in page:
                 missing.append(str(path.relative_to(ROOT)))
     assert not missing, f"docs/architecture.md does not name: {', '.join(sorted(missing))}"
+
+
+AIRFLOW_TABLES = re.compile(
+    r"\b(FROM|UPDATE|JOIN|INTO)\s+(dag_run|task_instance|backfill|backfill_dag_run|job|dag|xcom|deadline)\b",
+    re.IGNORECASE)
+
+
+def test_no_code_reads_or_writes_airflows_metadata_tables():
+    """Airflow's metadata belongs to Airflow: the project reads and changes run and task state through
+    its REST API (tools/sparkify_local/airflow_api.py), never with SQL on its tables."""
+    offenders = []
+    for top in ("plugins", "tools", "dags", "tests"):
+        for path in (ROOT / top).rglob("*.py"):
+            if path == Path(__file__).resolve():
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if AIRFLOW_TABLES.search(line):
+                    offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
