@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sparkify import migrations, settings, warehouse
+from sparkify.errors import SparkifyError
 
 
 @dataclass(frozen=True)
@@ -104,8 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--start", help="counts: first hour of the window (UTC, ISO)")
     parser.add_argument("--end", help="counts: end of the window (UTC, ISO, excluded)")
     args = parser.parse_args(argv)
-    wh = warehouse.Warehouse(args.conn_id)
     try:
+        wh = warehouse.Warehouse(args.conn_id)
         settings.validate_identifier(args.schema, "schema")
         with wh.transaction() as session:
             if args.command == "counts":
@@ -117,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             before = migrations.version(session, args.schema)
             done = migrations.migrate(session, args.schema, args.to)
-    except (migrations.MigrationError, settings.InvalidParam) as err:
+    except SparkifyError as err:  # bad input or parameter: said in one line, not a traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
     after = done[-1].version if done else before

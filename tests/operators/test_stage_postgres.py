@@ -326,6 +326,8 @@ def test_missing_jsonpaths_file_fails(warehouse, bucket):
         (stage_events, {"s3_key": "/etc/passwd"}, "s3_key='/etc/passwd'"),
         (stage_events, {"json_format": "bogus"}, "json_format='bogus'"),
         (stage_songs, {"region": "nowhere"}, "region='nowhere'"),
+        (stage_songs, {"region": "us-west-2\n"}, "region='us-west-2\\n'"),
+        (stage_events, {"s3_key": " \n "}, "s3_key=' \\n '"),
         (stage_events, {"table": "staging_events; DROP TABLE users"}, "table='staging_events; DROP TABLE users'"),
         (stage_songs, {"dedupe_key": "song_id OR 1=1"}, "dedupe_key='song_id OR 1=1'"),
         (stage_songs, {"listing_period_hours": "-1"}, "listing_period_hours='-1'"),

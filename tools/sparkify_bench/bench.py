@@ -35,6 +35,7 @@ from sparkify_bench.plan import (
 )
 from sparkify_bench.stack import BenchStack
 from sparkify_bench.warehouse import explain, pg_execute, pg_query
+from sparkify_local.airflow_api import ApiError
 from sparkify_local.config import Config, RunnerError
 from sparkify_local.progress import say
 from sparkify_local.stack import redact_url
@@ -306,7 +307,7 @@ class Bench:
                     continue
                 try:
                     self.results["sections"][name] = run_section[name](self)
-                except (RunnerError, subprocess.SubprocessError, OSError, KeyError, ValueError) as err:
+                except (RunnerError, ApiError, subprocess.SubprocessError, OSError, KeyError, ValueError) as err:
                     failed = True
                     say(f"  section {name} failed: {err}")
                     self.results["sections"][name] = {"error": str(err)[-3000:]}

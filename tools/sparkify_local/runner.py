@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sparkify import settings
+from sparkify_local.airflow_api import ApiError
 from sparkify_local.config import DAG_ID, Config, RunnerError
 from sparkify_local.pgserver import PostgresServer
 from sparkify_local.processes import alive, ours, stop_groups, uninterruptible
@@ -171,16 +172,12 @@ def main(argv: list[str] | None = None) -> int:
             return command_airflow(config, args.args)
         handler = {"run": command_run, "up": command_up, "down": command_down, "clean": command_clean}[args.command]
         return handler(config)
-    except RunnerError as err:
+    except (RunnerError, ApiError) as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:
         print("interrupted; everything started was stopped", file=sys.stderr, flush=True)
         return 130
-
-
-def _sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _sigterm(signum: int, frame: object) -> None:

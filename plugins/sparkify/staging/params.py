@@ -80,6 +80,8 @@ def validated(
             given = s3_key.split() if isinstance(s3_key, str) else list(s3_key)
             # In order, once each: a wide interval's days, or one hour's day.
             keys = list(dict.fromkeys(settings.validate_prefix(k, "s3_key") for k in given))
+            if not keys:  # blank after rendering: never fall through to listing the whole bucket
+                raise settings.InvalidParam(f"s3_key={s3_key!r} names no object")
         else:
             s3_prefix = settings.validate_prefix(s3_prefix, "s3_prefix")
         for name, column in (("source_key_column", source_key_column), ("dedupe_key", dedupe_key)):
