@@ -27,6 +27,7 @@ from .helpers import (
     assert_redshift_compatible,
     at,
     make_context,
+    normalize,
     put_sources,
     without_rss,
 )
@@ -362,9 +363,100 @@ def test_copy_failure_rolls_back_and_is_redacted(redshift, bucket, manifest_buck
     assert message.startswith("COPY into staging_events failed: S3ServiceException: Access denied")
     assert SECRET not in message and SESSION_TOKEN not in message, message
     assert info.value.__cause__ is None and info.value.__suppress_context__  # the raw error is not chained
-    assert redshift.count("rollback") == 1 and redshift.count("commit") == 0
-    assert redshift.sql[-1].startswith("COPY sparkify_batch")  # nothing ran after the failed COPY
+    assert redshift.count("commit") == 0
+    # After the failed COPY only the two load-error lookups ran (each after a ROLLBACK); neither had a row.
+    copy_at = max(i for i, s in enumerate(redshift.sql) if s.startswith("COPY sparkify_batch"))
+    assert [s.split(" FROM ")[1].split()[0] for s in redshift.sql[copy_at + 1:]] == [
+        "sys_load_error_detail", "stl_load_errors"]
     logs.assert_clean()
+
+
+# -- rows Redshift rejected: read back from the load-error views, the task fails without retrying ---------
+
+SYS_SQL = (
+    "SELECT TRIM(d.file_name), d.line_number, TRIM(d.column_name), CAST(NULL AS VARCHAR(1)), TRIM(d.error_message) "
+    "FROM sys_load_error_detail d "
+    "WHERE d.session_id = pg_backend_pid() "
+    "AND d.query_id = ( SELECT MAX(l.query_id) FROM sys_load_error_detail l "
+    "WHERE l.session_id = pg_backend_pid() AND TRIM(l.file_name) IN (%(f0)s) ) "
+    "ORDER BY 1, 2 LIMIT 5"
+)
+STL_SQL = ("SELECT TRIM(filename), line_number, TRIM(colname), TRIM(raw_field_value), TRIM(err_reason) "
+           "FROM stl_load_errors WHERE query = pg_last_copy_id() ORDER BY 1, 2 LIMIT 5")
+COPY_ERROR = RuntimeError("Load into table 'sparkify_batch' failed. Check 'stl_load_errors' system table for details.")
+
+
+def _after_copy(redshift) -> list[tuple]:
+    """What happened on the connection after the failed COPY: statements (normalized) and rollbacks."""
+    copy_at = max(i for i, e in enumerate(redshift.log) if e[0] == "execute" and e[1].lstrip().startswith("COPY"))
+    return [(e[0], normalize(e[1]), e[2]) if e[0] == "execute" else e for e in redshift.log[copy_at + 1:]]
+
+
+def test_rejected_rows_are_read_from_sys_load_error_detail(redshift, bucket, manifest_bucket, aws):
+    from sparkify.staging.redshift_copy import LoadRejected
+
+    aws("role")
+    put_sources(bucket, songs=False)
+    uri = f"s3://{bucket.name}/{EVENTS_KEY}"
+    redshift.fail_on = ("COPY", COPY_ERROR)
+    # A row as the view gives it: fixed-width text padded with blanks.
+    redshift.load_errors["sys_load_error_detail"] = [
+        (uri.ljust(256), 3, "ts".ljust(127), None, "Invalid digit, Value 'a', Pos 0, Type: Long".ljust(512)),
+        (uri.ljust(256), 7, "userid".ljust(127), None, "String length exceeds DDL length".ljust(512)),
+    ]
+    with pytest.raises(LoadRejected) as info:
+        stage_events(bucket, manifest_bucket).execute(CONTEXT)
+    assert isinstance(info.value, AirflowFailException)  # no retry: the same data fails the same way
+    assert str(info.value) == (
+        "COPY into staging_events rejected the data; nothing was staged. "
+        f"{uri}, line 3: column ts: Invalid digit, Value 'a', Pos 0, Type: Long (raw value not recorded); "
+        f"{uri}, line 7: column userid: String length exceeds DDL length (raw value not recorded)"
+    )
+    # The aborted transaction is rolled back, then the view is read on the same connection (the session).
+    assert _after_copy(redshift) == [("rollback",), ("execute", SYS_SQL, {"f0": uri}), ("rollback",), ("close",)]
+
+
+def test_rejected_rows_fall_back_to_stl_load_errors(redshift, bucket, manifest_bucket, aws):
+    from sparkify.staging.redshift_copy import LoadRejected
+
+    aws("role")
+    put_sources(bucket, songs=False)
+    uri = f"s3://{bucket.name}/{EVENTS_KEY}"
+    redshift.fail_on = ("COPY", COPY_ERROR)
+    redshift.load_errors["sys_load_error_detail"] = RuntimeError('relation "sys_load_error_detail" does not exist')
+    # A recorded stl_load_errors row (err_code 1207: a text where a BIGINT belongs).
+    redshift.load_errors["stl_load_errors"] = [
+        (uri.ljust(256), 4, "ts".ljust(127), "1541-11-04".ljust(1024),
+         "Invalid digit, Value '-', Pos 4, Type: Long".ljust(100)),
+    ]
+    with pytest.raises(LoadRejected) as info:
+        stage_events(bucket, manifest_bucket).execute(CONTEXT)
+    assert str(info.value) == (
+        "COPY into staging_events rejected the data; nothing was staged. "
+        f"{uri}, line 4: column ts: Invalid digit, Value '-', Pos 4, Type: Long (raw value '1541-11-04')"
+    )
+    assert _after_copy(redshift) == [
+        ("rollback",), ("execute", SYS_SQL, {"f0": uri}),
+        ("rollback",), ("execute", STL_SQL, {"f0": uri}),
+        ("rollback",), ("close",)]
+
+
+def test_rejected_rows_of_a_multi_object_copy_name_each_object(redshift, bucket, manifest_bucket, aws):
+    """Songs: one COPY for several objects; the view is asked about each of them, five rows at most."""
+    from sparkify.staging.redshift_copy import LoadRejected
+
+    aws("role")
+    put_sources(bucket)
+    redshift.fail_on = ("COPY", COPY_ERROR)
+    uris = [f"s3://{bucket.name}/{key}" for key in sorted(SONGS)]
+    redshift.load_errors["stl_load_errors"] = [(uris[0], n, "year", "MCMXC", "Invalid digit") for n in range(1, 9)]
+    with pytest.raises(LoadRejected) as info:
+        stage_songs(bucket, manifest_bucket).execute(CONTEXT)
+    assert str(info.value).count("Invalid digit") == 5
+    (sys_sent,) = [(s, p) for e, s, p in (x for x in _after_copy(redshift) if x[0] == "execute")
+                   if "sys_load_error_detail" in s]
+    assert sys_sent[1] == {f"f{i}": uri for i, uri in enumerate(uris)}
+    assert "TRIM(l.file_name) IN (" + ", ".join(f"%(f{i})s" for i in range(len(uris))) + ")" in sys_sent[0]
 
 
 def test_credentials_never_reach_logs_rendered_fields_or_results(redshift, bucket, manifest_bucket, aws, logs):
