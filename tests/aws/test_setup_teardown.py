@@ -133,6 +133,8 @@ def test_setup_then_teardown_end_to_end(aws: Aws, airflow_db, empty_database, ca
                           f"arn:aws:s3:::{source}/song_data/*"]},
             {"Sid": "ReadWriteCopyManifests", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
              "Resource": f"arn:aws:s3:::{bucket}/sparkify-manifests/*"},
+            {"Sid": "LocateManifestBucket", "Effect": "Allow", "Action": "s3:GetBucketLocation",
+             "Resource": f"arn:aws:s3:::{bucket}"},
         ],
     }
     assert iam.list_attached_role_policies(RoleName=names["role_name"])["AttachedPolicies"] == []

@@ -606,3 +606,62 @@ def test_load_failure_rolls_back_on_redshift(redshift):
                          select="load/songplays.sql").execute(make_context(at(10)))
     assert [e[0] for e in redshift.log if e[0] != "execute"] == ["rollback", "close"]
     assert not any(re.match(r"SELECT COUNT", s) for s in redshift.sql)
+
+
+# -- the manifest bucket must be in the COPY's REGION ------------------------------------------------------
+
+
+def test_manifest_bucket_in_another_region_fails_before_any_copy(redshift, bucket, moto_server, aws):
+    import uuid
+
+    import boto3
+    from conftest import Bucket
+
+    from sparkify.settings import InvalidParam
+
+    aws("role")
+    put_sources(bucket, songs=False)
+    client = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="eu-west-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing-secret-key")
+    elsewhere = Bucket(f"t-eu-{uuid.uuid4().hex[:12]}", client)
+    client.create_bucket(Bucket=elsewhere.name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    with pytest.raises(InvalidParam) as info:
+        stage_events(bucket, elsewhere).execute(CONTEXT)
+    assert isinstance(info.value, AirflowFailException)
+    assert str(info.value) == (
+        f"manifest_bucket='{elsewhere.name}' is in eu-west-1, but region='us-west-2': Redshift reads the COPY "
+        "manifest from the COPY's REGION, so use a manifest bucket in us-west-2 (or set region to eu-west-1 "
+        "if the source bucket is there too)")
+    assert copy_statements(redshift) == [] and manifest_keys(elsewhere) == []
+    assert redshift.count("commit") == 0
+
+
+@pytest.mark.parametrize(("location", "region"), [(None, "us-east-1"), ("EU", "eu-west-1"), ("us-west-2", "us-west-2")])
+def test_bucket_region_reads_get_bucket_location(location, region):
+    from sparkify.s3 import S3
+
+    class Client:
+        def get_bucket_location(self, Bucket):  # noqa: N803 (boto3's argument name)
+            self.asked = Bucket
+            return {"LocationConstraint": location}
+
+    s3 = S3(None)
+    s3._client = Client()
+    assert s3.bucket_region("my-manifests") == region and s3._client.asked == "my-manifests"
+
+
+def test_no_get_bucket_location_permission_leaves_the_check_to_the_copy(redshift, bucket, manifest_bucket, aws,
+                                                                           monkeypatch, caplog):
+    from botocore.exceptions import ClientError
+
+    from sparkify.s3 import S3
+
+    def denied(self, name):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "GetBucketLocation")
+
+    monkeypatch.setattr(S3, "bucket_region", denied)
+    aws("role")
+    put_sources(bucket, songs=False)
+    stage_events(bucket, manifest_bucket).execute(CONTEXT)
+    assert len(copy_statements(redshift)) == 1
+    assert f"Cannot check the region of manifest_bucket={manifest_bucket.name}" in caplog.text

@@ -19,7 +19,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from sparkify.errors import PermanentError, TransientError
+from sparkify.errors import PermanentError, TransientError, error_code
 from sparkify.s3 import S3, S3Object
 from sparkify.settings import InvalidParam
 from sparkify.staging.params import StagingParams
@@ -78,6 +78,7 @@ def copier(tx: Session, s3: S3, p: StagingParams, *, aws_conn_id: str | None, ma
             "manifest_bucket is required on Redshift: COPY reads its object list from a manifest "
             "written there (the source bucket may be read-only)"
         )
+    check_manifest_region(s3, p)
     if p.table not in STAGING_COLUMNS:
         raise InvalidParam(f"{p.table} is not a staging table ({', '.join(STAGING_COLUMNS)})")
     columns = [c for c in STAGING_COLUMNS[p.table] if c != p.source_key_column]
@@ -126,6 +127,26 @@ def copier(tx: Session, s3: S3, p: StagingParams, *, aws_conn_id: str | None, ma
         return rows, total
 
     return copy
+
+
+def check_manifest_region(s3: S3, p: StagingParams) -> None:
+    """Redshift reads a COPY's manifest from the COPY's ``REGION``: a manifest bucket elsewhere fails
+    every COPY, so it fails the task first, naming both. A role without ``s3:GetBucketLocation``
+    (the setup DAG's policy grants it) leaves the check to the COPY, with a warning."""
+    try:
+        actual = s3.bucket_region(p.manifest_bucket)
+    except Exception as err:
+        if error_code(err) not in ("AccessDenied", "403"):
+            raise
+        log.warning("Cannot check the region of manifest_bucket=%s (no s3:GetBucketLocation); the COPY will tell",
+                    p.manifest_bucket)
+        return
+    if actual != p.region:
+        raise InvalidParam(
+            f"manifest_bucket={p.manifest_bucket!r} is in {actual}, but region={p.region!r}: Redshift reads the "
+            f"COPY manifest from the COPY's REGION, so use a manifest bucket in {p.region} (or set region to {actual} "
+            "if the source bucket is there too)"
+        )
 
 
 def load_errors(tx: Session, uris: list[str]) -> list[tuple]:
