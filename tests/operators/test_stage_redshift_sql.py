@@ -615,8 +615,8 @@ def test_manifest_bucket_in_another_region_fails_before_any_copy(redshift, bucke
     import uuid
 
     import boto3
-    from conftest import Bucket
 
+    from conftest import Bucket
     from sparkify.settings import InvalidParam
 
     aws("role")
