@@ -194,6 +194,7 @@ _CONTEXTS: dict[str, dict] = {
     "refresh/note.sql": {"schema": "public", "tables": ("songplays", "users")},
     "stage/add_batch_objects.sql": {"count": 2},
     "stage/load_errors_sys.sql": {"count": 2},
+    "stage/load_errors_stl.sql": {"count": 2},
     "stage/copy_postgres.sql": {"columns": STAGING_COLUMNS["staging_events"]},
     "stage/copy_redshift.sql": {
         "columns": [c for c in STAGING_COLUMNS["staging_events"] if c != "source_key"],

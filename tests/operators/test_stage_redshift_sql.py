@@ -382,7 +382,7 @@ SYS_SQL = (
     "ORDER BY 1, 2 LIMIT 5"
 )
 STL_SQL = ("SELECT TRIM(filename), line_number, TRIM(colname), TRIM(raw_field_value), TRIM(err_reason) "
-           "FROM stl_load_errors WHERE query = pg_last_copy_id() ORDER BY 1, 2 LIMIT 5")
+           "FROM stl_load_errors WHERE query = pg_last_copy_id() AND TRIM(filename) IN (%(f0)s) ORDER BY 1, 2 LIMIT 5")
 COPY_ERROR = RuntimeError("Load into table 'sparkify_batch' failed. Check 'stl_load_errors' system table for details.")
 
 
