@@ -201,3 +201,11 @@ def test_the_report_says_what_was_found_and_removed():
     )
     passed = expected.report({"songplays": "songplays: 3 row(s), equal"}, before, dict.fromkeys(before, False))
     assert passed.ok and passed.text.endswith("aws-check: PASSED")
+
+
+def test_a_run_is_judged_by_its_state_not_the_commands_exit_status():
+    listing = ('some log line\n[{"dag_id": "sparkify_etl", "run_id": "a", "state": "success", '
+               '"start_date": "2026-12-07T06:00:00+00:00"}, {"dag_id": "sparkify_etl", "run_id": "b", '
+               '"state": "failed", "start_date": "2026-12-07T06:05:00+00:00"}]')
+    assert check.latest_state(listing) == "failed"
+    assert check.latest_state("[]") == "not run"

@@ -79,6 +79,15 @@ def confirm(plan: Plan, yes: bool, ask: Callable[[str], str] = input) -> bool:
     return answer.strip().lower() == "yes"
 
 
+def latest_state(listing: str) -> str:
+    """The state of the most recently started run in ``airflow dags list-runs -o json``'s output."""
+    start = listing.find("[")
+    runs = json.loads(listing[start:]) if start >= 0 else []
+    if not runs:
+        return "not run"
+    return str(max(runs, key=lambda r: str(r.get("start_date") or "")).get("state"))
+
+
 def main(argv: list[str] | None = None, environ: dict[str, str] | None = None,
          ask: Callable[[str], str] = input) -> int:
     environ = dict(os.environ if environ is None else environ)
@@ -131,7 +140,7 @@ class Check:
         })
         return env
 
-    def airflow(self, *args: str) -> None:
+    def airflow(self, *args: str) -> str:
         result = subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env(), cwd=ROOT,
                                 capture_output=True, text=True)
         log = self.home / "airflow-commands.log"
@@ -140,9 +149,15 @@ class Check:
         if result.returncode != 0:
             raise CheckError(f"`airflow {' '.join(args[:3])}` failed (exit {result.returncode}); its output is in "
                              f"{log}:\n{result.stderr[-2000:] or result.stdout[-2000:]}")
+        return result.stdout
 
     def dag_test(self, dag_id: str, conf: dict[str, Any], logical_date: str | None = None) -> None:
+        """One run of ``dag_id`` through ``airflow dags test``; a run that did not succeed fails the step
+        (the command's exit status alone does not say)."""
         self.airflow("dags", "test", dag_id, *([logical_date] if logical_date else []), "--conf", json.dumps(conf))
+        state = latest_state(self.airflow("dags", "list-runs", dag_id, "-o", "json"))
+        if state != "success":
+            raise CheckError(f"{dag_id} ended {state}: its task logs are under {self.home / 'logs'}")
 
     # -- the steps ---------------------------------------------------------------------------------------
 
@@ -187,9 +202,11 @@ class Check:
     def load_day(self) -> None:
         start, _ = self.plan.window
         for hour in range(24):
-            moment = start + timedelta(hours=hour)
-            say(f"  sparkify_etl {moment:%Y-%m-%dT%H:%M}")
-            self.dag_test("sparkify_etl", self.etl_conf(), moment.strftime("%Y-%m-%dT%H:%M:%S+00:00"))
+            begin = start + timedelta(hours=hour)
+            end = begin + timedelta(hours=1)
+            say(f"  sparkify_etl [{begin:%Y-%m-%dT%H:%M}, {end:%H:%M})")
+            # `dags test` gives a logical date L the interval that ends at L (as a manual run).
+            self.dag_test("sparkify_etl", self.etl_conf(), end.strftime("%Y-%m-%dT%H:%M:%S+00:00"))
 
     def compare(self) -> dict[str, str]:
         start, end = self.plan.window
