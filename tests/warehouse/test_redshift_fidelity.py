@@ -21,6 +21,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from tests.operators.helpers import EVENTS_KEY, JSONPATHS_KEY, SONGS, at, event, make_context, ndjson, put_sources
 
 from sparkify.operators import DataQualityOperator, LoadDimensionOperator, LoadFactOperator, StageToRedshiftOperator
+from sparkify.warehouse import Session as Session_
 from sparkify.warehouse import render, split
 
 SCHEMA = "public"
@@ -156,15 +157,17 @@ def test_the_data_quality_checks_hold_no_lock_between_checks(warehouse, bucket, 
                                     source_key_column="source_key", hour_counts=True)
     stage.execute(make_context(at(10)))
     seen: list[set] = []
-    original = psycopg.Cursor.execute
+    original = Session_.execute
 
-    def spy(cursor, query, params=None, **kwargs):
-        if cursor.connection.autocommit:  # the checks' reads: nothing held from one to the next
-            seen.append({r for r in locks_of(warehouse, cursor.connection.info.backend_pid)})
-        return original(cursor, query, params, **kwargs)
+    def spy(session, sql, params=None, **kwargs):
+        connection = session.connection
+        if connection.autocommit:  # the checks' reads: nothing held from one to the next
+            pid = connection.info.backend_pid if hasattr(connection, "info") else connection.get_backend_pid()
+            seen.append(locks_of(warehouse, pid))
+        return original(session, sql, params, **kwargs)
 
-    monkeypatch.setattr(psycopg.Cursor, "execute", spy)
-    check = DataQualityOperator(task_id="Run_data_quality_checks", checks_file="quality/checks.yaml",
+    monkeypatch.setattr(Session_, "execute", spy)
+    check = DataQualityOperator(task_id="Run_data_quality_checks",
                                 source_keys=[EVENTS_KEY])
     with pytest.raises(AirflowFailException):  # nothing loaded yet: the reconciliations fail, as they must
         check.execute(make_context(at(10)))
@@ -329,7 +332,7 @@ def test_trailing_blanks_are_insignificant_in_comparisons_and_kept_in_storage(wa
     # A uniqueness check counts values as Redshift does: two keys equal but for blanks are one value.
     with warehouse.connect() as conn:
         conn.execute("INSERT INTO songs (song_id, title) VALUES ('SOTB00001  ', 'copy')")
-    check = DataQualityOperator(task_id="Run_data_quality_checks", checks_file="quality/checks.yaml",
+    check = DataQualityOperator(task_id="Run_data_quality_checks",
                                 source_keys=[EVENTS_KEY])
     with pytest.raises(AirflowFailException, match="songs_song_id_unique_check"):
         check.execute(make_context(at(10)))
