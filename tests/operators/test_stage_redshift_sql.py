@@ -131,7 +131,7 @@ def test_events_statement_sequence_is_one_transaction(redshift, bucket, manifest
     stage_events(bucket, manifest_bucket).execute(CONTEXT)
 
     expected_starts = [
-        "LOCK TABLE public.load_manifest",
+        "LOCK TABLE public.load_refresh, public.load_manifest",
         "CREATE TEMPORARY TABLE sparkify_listing (",
         "INSERT INTO sparkify_listing (s3_key, etag, size_bytes, late) VALUES",
         "SELECT l.s3_key, l.etag, l.size_bytes, CASE WHEN m.s3_key IS NULL THEN 0 ELSE 1 END FROM sparkify_listing l "
@@ -155,7 +155,8 @@ def test_events_statement_sequence_is_one_transaction(redshift, bucket, manifest
     assert len(redshift.sql) == len(expected_starts), redshift.sql
     for sent, start in zip(redshift.sql, expected_starts, strict=True):
         assert sent.startswith(start), (sent, start)
-    assert redshift.sql[0] == "LOCK TABLE public.load_manifest"  # Redshift's LOCK takes no mode
+    # Redshift's LOCK takes no mode; load_refresh comes first (the lock order of docs/backfills.md).
+    assert redshift.sql[0] == "LOCK TABLE public.load_refresh, public.load_manifest"
 
     # One transaction, committed once, with autocommit off and pyformat parameters.
     assert [e[0] for e in redshift.log if e[0] != "execute"] == ["commit", "close"]
@@ -181,7 +182,7 @@ def test_unchanged_event_file_is_not_copied_again(redshift, bucket, manifest_buc
 
     assert without_rss(result) == {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
     sent = redshift.sql
-    assert sent[0] == "LOCK TABLE public.load_manifest" and len(sent) == 5, sent
+    assert sent[0] == "LOCK TABLE public.load_refresh, public.load_manifest" and len(sent) == 5, sent
     assert sent[1].startswith("CREATE TEMPORARY TABLE sparkify_listing (")
     assert sent[2].startswith("INSERT INTO sparkify_listing (s3_key, etag, size_bytes, late) VALUES")
     assert sent[3].startswith("SELECT l.s3_key, l.etag, l.size_bytes")  # the comparison: nothing to do
@@ -472,7 +473,7 @@ def test_credentials_never_reach_logs_rendered_fields_or_results(redshift, bucke
     logs.assert_clean()
     ours = "\n".join(logs.ours())
     assert "Running COPY sparkify_batch" in ours and "aws_secret_access_key=***;token=***" in ours
-    assert "SQL: LOCK TABLE public.load_manifest" in ours  # the DEBUG statement log was captured
+    assert "SQL: LOCK TABLE public.load_refresh, public.load_manifest" in ours  # the DEBUG statement log was captured
     for field in op.template_fields:
         value = str(getattr(op, field))
         assert SECRET not in value and SESSION_TOKEN not in value, field
