@@ -6,10 +6,9 @@
 {%- set scope = (scope_column ~ " >= %(interval_start)s AND " ~ scope_column ~ " < %(interval_end)s")
                 if scope_column else "" %}
 {%- if check_type == "unique_check" %}
-{%- set grouped = compared(column) if text else column %}
 SELECT MIN({{ column }}) AS {{ column }}, COUNT(*) AS rows_holding_it FROM {{ schema }}.{{ table }}
 {%- if scope %} WHERE {{ scope }}{% endif %}
-GROUP BY {{ grouped }} HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC, MIN({{ column }}) LIMIT 5
+GROUP BY {{ compared(column) if text else column }} HAVING COUNT(*) > 1 ORDER BY COUNT(*) DESC, MIN({{ column }}) LIMIT 5
 {%- else %}
 SELECT {{ shown | join(", ") }} FROM {{ schema }}.{{ table }}
 WHERE {{ column }} IS {{ "" if check_type == "null_check" else "NOT " }}NULL{% if scope %} AND {{ scope }}{% endif %}
