@@ -139,9 +139,9 @@ def migrate(session: warehouse.Session, schema: str, target: int | None = None) 
 def _create_version_table(session: warehouse.Session, schema: str) -> None:
     """Create the schema and the version table if missing, and commit.
 
-    Two migrators creating them at the same moment can collide (PostgreSQL: a unique violation in
-    its catalog, once the first commits; Redshift: a serialization error): the loser rolls back
-    and tries once more, and then finds them made. Any other failure fails the second try too.
+    Two migrators creating them at the same moment can collide (PostgreSQL refuses the second with
+    a unique violation in its catalog once the first commits): the loser rolls back and tries once
+    more, and then finds them made. Any other failure fails the second try as well, and is raised.
     """
     try:
         session.run_file("schema/version_table.sql", schema=schema)
