@@ -228,7 +228,7 @@ class FakeRedshift:
         self.copy_count = 6
         self.fail_on: tuple[str, Exception] | None = None  # (text in the statement, error to raise)
         self.paramstyles: list[str | None] = []
-        self.table_info_rows: list[tuple] = []  # svv_table_info's (table, stats_off, deleted rows, unsorted)
+        self.table_info_rows: list[tuple] = []  # svv_table_info's (table, stats_off, deleted rows, unsorted, rows)
         self.autocommit_at: list[tuple[str, bool]] = []  # (statement, the connection's autocommit then)
         # What the load-error views answer after a failed COPY: rows, or an error to raise.
         self.load_errors: dict[str, list[tuple] | Exception] = {"sys_load_error_detail": [], "stl_load_errors": []}
