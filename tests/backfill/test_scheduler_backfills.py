@@ -244,7 +244,8 @@ def test_concurrency_control_is_lock_table_which_redshift_supports():
     assert first_statement("stage/lock_manifest.sql") == "LOCK TABLE public.load_manifest"
     for mode in ("truncate_insert", "upsert"):
         statement = first_statement(f"load/modes/{mode}.sql", table="users", columns=("user_id",),
-                                    key=("user_id",), scope_column=None, select="load/users.sql",
+                                    key=("user_id",), text_columns=frozenset(), scope_column=None,
+                                    select="load/users.sql",
                                     personal_data="keep")
         assert statement == "LOCK TABLE public.users", statement
     # The refreshes the loads owe (sparkify/refresh.py): read and paid under a lock on load_refresh,
