@@ -69,6 +69,7 @@ SAMPLES: dict[str, list[Any]] = {
     "with_refresh": [False, True],
     "expression_postgres": ["SUM(CASE WHEN user_id IS NULL THEN 1 ELSE 0 END)"],
     "text": [False, True],
+    "threshold": [95],
     "scope_column": [None, "start_time"],
     "select": ["load/songplays.sql", "load/users.sql", "load/songs.sql", "load/artists.sql", "load/time.sql"],
     "personal_data": list(PERSONAL_DATA),
