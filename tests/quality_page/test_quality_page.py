@@ -104,6 +104,13 @@ def test_an_anonymous_request_is_refused(airflow_app, loaded):
         assert forged.status_code in (401, 403), forged.text
         anonymous.cookies.set("_token", "not-a-token")
         assert anonymous.get(PAGE).status_code in (401, 403)
+        # A browser that is not logged in is sent to Airflow's login page, and back to the page after it.
+        anonymous.cookies.clear()
+        browser = anonymous.get(PAGE, params={"dag_id": DAG_ID}, headers={"Accept": "text/html"},
+                                follow_redirects=False)
+        assert browser.status_code == 303, browser.text
+        assert browser.headers["location"].startswith("/auth/login?next="), browser.headers
+        assert "%2Fsparkify%2Fquality%2F%3Fdag_id%3Dsparkify_etl" in browser.headers["location"]
 
 
 def test_a_user_without_a_role_may_not_read_the_dag(airflow_app, loaded):
@@ -183,6 +190,10 @@ def test_the_default_window_ends_at_the_latest_interval(client, loaded):
     html = client.get(PAGE).text
     assert 'name="end" value="2018-11-01T08:00"' in html and 'name="start" value="2018-10-30T08:00"' in html
     assert "<strong>8</strong> of 48 hours checked" in html
+    # The index of days with results opens a whole day.
+    days = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", re.search(r'<p id="days"[^>]*>(.*?)</p>', html, re.S).group(1)))
+    assert days.strip() == "Days with results: 2018-11-01 (5 runs, 1 failed)"
+    assert 'href="?dag_id=sparkify_etl&amp;start=2018-11-01T00:00&amp;end=2018-11-02T00:00"' in html
 
 
 def test_an_empty_window_says_so(client, warehouse):

@@ -10,18 +10,20 @@ the DAG's task instances), so an anonymous request gets 401 and a user without t
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
 
 import jinja2
+from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
 from airflow.configuration import conf
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from sparkify import settings
 from sparkify.quality_page import grid, results
@@ -86,6 +88,13 @@ def window(start: datetime | None, end: datetime | None, last_end: datetime | No
 def create_app() -> FastAPI:
     app = FastAPI(title="Sparkify data quality", docs_url=None, redoc_url=None, openapi_url=None)
 
+    @app.exception_handler(HTTPException)
+    async def to_login(request: Request, exc: HTTPException) -> Response:
+        """A browser that is not logged in goes to Airflow's login page, and comes back after it."""
+        if exc.status_code == 401 and "text/html" in request.headers.get("accept", ""):
+            return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)), status_code=303)
+        return await http_exception_handler(request, exc)
+
     @app.get("/", response_class=HTMLResponse, dependencies=[Depends(authorized)])
     def quality_page(dag_id: DagId = DEFAULT_DAG_ID, start: str | None = None, end: str | None = None) -> str:
         """The grid, summary, history and failures of ``dag_id``'s checks over a window."""
@@ -96,6 +105,7 @@ def create_app() -> FastAPI:
                 last_end = results.last_interval_end(session, dag_id, schema) if asked_end is None else None
                 first, last, note = window(asked_start, asked_end, last_end)
                 rows = results.window_results(session, dag_id, first, last, schema)
+                days = results.recent_days(session, dag_id, schema=schema)
         except HTTPException:
             raise
         except Exception as err:  # the page says why it has nothing, without the connection's secrets
@@ -104,7 +114,8 @@ def create_app() -> FastAPI:
                                      f"{conn_id!r}: {type(err).__name__}") from None
         page = grid.build(rows, dag_id, first, last, base=airflow_base(), task_id=QUALITY_TASK_ID)
         return _templates().get_template("quality.html").render(
-            page=page, note=note, chart=(grid.CHART_WIDTH, grid.CHART_HEIGHT), conn_id=conn_id, schema=schema,
+            page=page, note=note, days=days, one_day=timedelta(days=1), chart=(grid.CHART_WIDTH, grid.CHART_HEIGHT),
+            conn_id=conn_id, schema=schema,
             form_start=f"{first:%Y-%m-%dT%H:%M}", form_end=f"{last:%Y-%m-%dT%H:%M}",
         )
 

@@ -63,3 +63,11 @@ def window_results(session: Session, dag_id: str, start: datetime, end: datetime
     rows = session.fetch_file("quality_page/results.sql", {"dag_id": dag_id, "start": start, "end": end},
                               schema=schema)
     return [Result(*row) for row in rows]
+
+
+def recent_days(session: Session, dag_id: str, limit: int = 14,
+                schema: str = settings.DEFAULTS.schema) -> list[tuple[datetime, int, int]]:
+    """The latest ``limit`` days with results, newest first: (day, runs, runs that failed an error check)."""
+    settings.validate_identifier(schema, "schema")
+    rows = session.fetch_file("quality_page/days.sql", {"dag_id": dag_id, "limit": limit}, schema=schema)
+    return [(day, int(runs), int(failed)) for day, runs, failed in rows]
