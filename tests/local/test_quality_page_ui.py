@@ -127,7 +127,7 @@ def test_the_quality_page_shows_the_failing_hour_red(chromium, tmp_path):
         assert f'<th class="check" scope="row"><a href="#check-{CHECK}">{CHECK}</a></th>' in dom
         summary = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", re.search(r'<p id="summary">(.*?)</p>', dom, re.S)[1]))
         assert summary.strip().startswith("2 of 2 hours checked (2 runs): 1 failed,"), summary
-        failure = re.search(r'<tr class="fail-row" data-status="fail">(.*?)</tr>', dom, re.S)
+        failure = re.search(rf'<tr class="fail-row" data-check="{CHECK}" data-status="fail">(.*?)</tr>', dom, re.S)
         assert failure and f"songplay_id='{songplay_id}', level='gold'" in unescape(failure[1]), dom[-4000:]
         assert user_id  # the spoiled event had a user, so its play is in songplays
         link = f'href="/dags/{DAG_ID}/runs/{quote(runs[0]["dag_run_id"], safe="")}/tasks/Run_data_quality_checks"'

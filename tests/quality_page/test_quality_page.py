@@ -89,8 +89,10 @@ def loaded(warehouse):
 
 
 def cells(html: str) -> list[dict[str, str]]:
-    return [dict(re.findall(r'([\w-]+)="([^"]*)"', tag)) | {"href": unescape(href or "")}
-            for tag, href in re.findall(r"<td ([^>]*)>\s*(?:<a href=\"([^\"]*)\")?", html)]
+    """The grid's cells: their attributes and their link."""
+    found = [dict(re.findall(r'([\w-]+)="([^"]*)"', tag)) | {"href": unescape(href or "")}
+             for tag, href in re.findall(r"<td ([^>]*)>\s*(?:<a href=\"([^\"]*)\")?", html)]
+    return [cell for cell in found if "data-check" in cell]
 
 
 def test_an_anonymous_request_is_refused(airflow_app, loaded):
@@ -161,19 +163,27 @@ def test_the_grid_colours_each_runs_interval(client, loaded):
 
 def test_a_failure_shows_actual_expected_and_the_offending_rows(client, loaded):
     html = client.get(PAGE, params={"start": "2018-11-01T00:00", "end": "2018-11-01T09:00"}).text
+    failures = re.search(r'<section id="failures">(.*?)</section>', html, re.S).group(1)
+    rows = re.findall(r'<tr class="(\w+)-row" data-check="([\w]+)" data-status="\w+">(.*?)</tr>', failures, re.S)
+    def text(cols: str) -> list[str]:
+        return [unescape(re.sub(r"<[^>]+>", "", v)).strip() for v in re.findall(r"<td[^>]*>(.*?)</td>", cols, re.S)]
+
+    table = [(status, check, *text(cols)) for status, check, cols in rows]
+    assert table == [
+        ("fail", "songplays_level_accepted", "songplays_level_accepted", "2018-11-01 01:00 to 02:00", "0", "= 1",
+         "songplay_id='a1', level='gold'", "backfill__2018-11-01T01:00:00+00:00"),
+        ("warn", "users_share_matched", "users_share_matched", "2018-11-01 02:00 to 03:00", "0.25", ">= 0.5",
+         "none kept", "backfill__2018-11-01T02:00:00+00:00"),
+    ]
     detail = re.search(r'<section class="check-detail" id="check-songplays_level_accepted"[^>]*>(.*?)</section>',
                        html, re.S).group(1)
     assert "what songplays_level_accepted checks" in detail
-    rows = re.findall(r'<tr class="fail-row" data-status="fail">(.*?)</tr>', detail, re.S)
-    assert len(rows) == 1, detail
-    values = [unescape(re.sub(r"<[^>]+>", "", v)).strip() for v in re.findall(r"<td>(.*?)</td>", rows[0], re.S)]
-    assert values == ["2018-11-01 01:00 to 2018-11-01 02:00", "backfill__2018-11-01T01:00:00+00:00", "0", "= 1",
-                      "songplay_id='a1', level='gold'"]
     # The history: one point per run with a value, the failed hour's in red, on a polyline.
-    points = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="2.5" class="(\w+)"', detail)
+    row = re.search(r'<tr data-check="songplays_level_accepted">(.*?)</tr>', html, re.S).group(1)
+    points = re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)" r="2" class="(\w+)"', row)
     assert [p[2] for p in points] == ["pass", "fail", "pass", "pass", "pass"]
     assert float(points[1][1]) > float(points[0][1])  # actual 0 is drawn below actual 1
-    assert "<polyline points=" in detail
+    assert "<polyline points=" in row
 
 
 def test_a_rerun_replaces_the_attempt_before_it(client, warehouse):

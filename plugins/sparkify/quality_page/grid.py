@@ -23,7 +23,7 @@ DEFAULT_WINDOW = timedelta(hours=48)
 #: Failures listed per check (the latest first).
 MAX_FAILURES = 10
 #: The history chart's size in SVG user units.
-CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 240.0, 36.0, 4.0
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 160.0, 18.0, 3.0
 STATUSES = ("pass", "warn", "fail")
 
 
