@@ -7,4 +7,4 @@ FROM {{ schema }}.quality_results
 WHERE dag_id = %(dag_id)s
 GROUP BY 1
 ORDER BY 1 DESC
-LIMIT %(limit)s;
+LIMIT {{ limit | default(14) | int }};

@@ -69,5 +69,5 @@ def recent_days(session: Session, dag_id: str, limit: int = 14,
                 schema: str = settings.DEFAULTS.schema) -> list[tuple[datetime, int, int]]:
     """The latest ``limit`` days with results, newest first: (day, runs, runs that failed an error check)."""
     settings.validate_identifier(schema, "schema")
-    rows = session.fetch_file("quality_page/days.sql", {"dag_id": dag_id, "limit": limit}, schema=schema)
+    rows = session.fetch_file("quality_page/days.sql", {"dag_id": dag_id}, schema=schema, limit=limit)
     return [(day, int(runs), int(failed)) for day, runs, failed in rows]
