@@ -121,6 +121,15 @@ class DataQualityOperator(BaseOperator):
             raise ChecksFailed(f"{len(failed)} data-quality check(s) failed:\n{lines}")
         return {"checks": len(outcomes), "failed": 0, "warnings": len(warned)}
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Each check's result on the table it checked, for the OpenLineage provider's listener (also
+        when checks failed the task; docs/lineage.md); nothing when no check ran."""
+        from sparkify.lineage import quality_lineage
+
+        if not self.check_results:
+            return None
+        return quality_lineage(self.redshift_conn_id, schema=self.schema, results=self.check_results, sql=self.sql)
+
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         super().render_template_fields(context, jinja_env)
         with suppress(PermanentError):  # a bad param or checks file fails execute, naming it, before any SQL
