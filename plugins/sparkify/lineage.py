@@ -120,7 +120,7 @@ def staging_lineage(
 
 def load_lineage(conn_id: str, *, schema: str, table: str, select: str, personal_data: str, sql: str) -> Any:
     """Inputs: the tables the load's SELECT reads; output: ``table`` with its schema and the column lineage
-    the SELECT implies (the provider's parser on ``INSERT INTO table (columns) <select>``); the job's
+    the SELECT implies (the provider's parser on ``include/sql/lineage/column_lineage.sql``); the job's
     SQL facet holds the statements that ran (``sql``).
 
     The table itself, read by a merge only to leave out rows it already holds (``EXCEPT``, the users'
@@ -130,8 +130,9 @@ def load_lineage(conn_id: str, *, schema: str, table: str, select: str, personal
 
     wh = Warehouse(conn_id)
     columns = STAR_TABLES[table].columns
-    select_sql = _PARAMETER.sub("NULL", render(select, dialect=wh.dialect, schema=schema, personal_data=personal_data))
-    statement = f"INSERT INTO {schema}.{table} ({', '.join(columns)})\n{select_sql.replace('%%', '%')}"
+    statement = _PARAMETER.sub("NULL", render("lineage/column_lineage.sql", dialect=wh.dialect, schema=schema,
+                                              table=table, columns=columns, select=select,
+                                              personal_data=personal_data)).replace("%%", "%")
     lineage = get_openlineage_facets_with_sql(hook=wh.hook, sql=statement, conn_id=conn_id, database=None)
     if lineage is None or len(lineage.outputs) != 1:  # a hook without OpenLineage support, or no parse
         return lineage

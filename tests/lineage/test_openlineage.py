@@ -22,6 +22,7 @@ import pytest
 from tests.operators.helpers import EVENTS, EVENTS_KEY, JSONPATHS_KEY, SONGS, at, event, put_sources
 
 from sparkify.tables import STAGING_COLUMNS, STAR_TABLES
+from sparkify_local import lineage_graph
 
 ROOT = Path(__file__).resolve().parents[2]
 LOGICAL_DATE = "2018-11-04T11:00:00+00:00"  # a manual run at 11:00 owns [10:00, 11:00)
@@ -180,6 +181,15 @@ def test_events_of_one_interval(warehouse, bucket, airflow_db, tmp_path):
     assert reported == {table(t): results for t, results in recorded.items()}
     assert ("songplays_user_id_null_check", "user_id", "error", False, "1", "= 0") in reported[table("songplays")]
     assert sum(len(r) for r in reported.values()) == sum(len(r) for r in recorded.values()) > 20
+
+    # The picture of docs/lineage.md, drawn from these events (SPARKIFY_LINEAGE_PICTURE=docs/lineage.png).
+    graph = lineage_graph.build(events)
+    assert graph.jobs == {t: "FAIL" if t == "Run_data_quality_checks" else "COMPLETE" for t in OPERATOR_TASKS}
+    assert len(graph.datasets) == 3 + 2 + 5 + 1  # S3 (2 keys, 1 prefix), staging, star, load_manifest
+    assert graph.failed(f"{pg_ns}/{table('songplays')}") and not graph.failed(f"{pg_ns}/{table('users')}")
+    picture = Path(os.environ.get("SPARKIFY_LINEAGE_PICTURE") or tmp_path / "lineage.png")
+    lineage_graph.draw(graph, picture)
+    assert picture.read_bytes().startswith(b"\x89PNG")
 
 
 def test_parsing_the_dag_file_imports_no_openlineage():

@@ -16,7 +16,8 @@ NAMESPACE = "redshift://sparkify.us-west-2:5439"
 
 def test_load_lineage_names_redshift_tables_and_reads_their_schema_from_svv_redshift_columns(redshift):
     result = lineage.load_lineage("redshift", schema="public", table="songplays", select="load/songplays.sql",
-                                  personal_data="hash", sql="DELETE FROM public.songplays; INSERT INTO public.songplays")
+                                  personal_data="hash",
+                                  sql="DELETE FROM public.songplays; INSERT INTO public.songplays")
 
     assert [(d.namespace, d.name) for d in result.outputs] == [(NAMESPACE, "dev.public.songplays")]
     assert sorted((d.namespace, d.name) for d in result.inputs) == [
