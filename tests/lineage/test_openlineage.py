@@ -127,6 +127,7 @@ def test_events_of_one_interval(warehouse, bucket, airflow_db, tmp_path):
         end = "FAIL" if task == "Run_data_quality_checks" else "COMPLETE"
         assert kinds[("START", f"sparkify_etl.{task}")] == 1 and kinds[(end, f"sparkify_etl.{task}")] == 1, kinds
     by_task = task_events(events)
+    print(f"{len(events)} OpenLineage events:", dict(Counter(e["eventType"] for e in events)))  # docs/lineage.md
 
     # Staging: the S3 objects (one dataset for the song prefix, the day's file and the JSONPaths file
     # for the events), the staging table with its schema and what was copied.

@@ -138,9 +138,9 @@ def draw(graph: Graph, out: Path) -> None:
                     arrowprops={"arrowstyle": "-|>", "color": "#c0392b" if red else "#888888", "lw": 1,
                                 "shrinkA": 2, "shrinkB": 2})
         if checks:
-            (xa, ya), (xb, yb) = position[a], position[b]
-            ax.text(xa + 0.5 * (xb - xa) - 0.3, ya + 0.5 * (yb - ya) + 0.1, f"{checks[0]}/{checks[1]} checks passed",
-                    fontsize=6, ha="center", color="#c0392b" if red else "#555555", zorder=3)
+            x, y = position[a]  # beside the checked table, above its edge to the checks
+            ax.text(x + 0.55, y + 0.2, f"{checks[0]}/{checks[1]} checks passed", fontsize=6, ha="left",
+                    color="#c0392b" if red else "#555555", zorder=3)
     ax.set_title("sparkify_etl, one run: OpenLineage jobs (rounded; green COMPLETE, red FAIL) and datasets "
                  "(square; red: a check on it failed)", fontsize=9)
     fig.tight_layout()

@@ -77,6 +77,7 @@ class DataQualityOperator(BaseOperator):
         self.sql: dict[str, str] = {}  # rendered with the other template fields (render_template_fields)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.check_results = []  # this run's, for get_openlineage_facets_on_complete
         params = interval_params(context)
         checks, keys = self._declared()
         sql = self.sql or self.render_sql(context)  # rendered here when execute is called directly

@@ -133,6 +133,7 @@ class StageToRedshiftOperator(BaseOperator):
         self.fetch_threads = fetch_threads
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.staged: tuple[StagingParams | None, dict[str, Any] | None] = (None, None)  # for the lineage
         checked_interval(context)
         p = validated(
             self.task_id, table=self.table, schema=self.schema, s3_bucket=self.s3_bucket, s3_key=self.s3_key,
@@ -142,7 +143,7 @@ class StageToRedshiftOperator(BaseOperator):
             manifest_bucket=self.manifest_bucket, manifest_prefix=self.manifest_prefix,
             listing_period_hours=self.listing_period_hours, grace_hours=self.grace_hours,
         )
-        self.staged = (p, None)  # what the run staged, for its lineage (get_openlineage_facets_on_complete)
+        self.staged = (p, None)  # what the run staged, for get_openlineage_facets_on_complete
         result = self._stage(context, p)
         self.staged = (p, result)
         return result

@@ -55,8 +55,9 @@ class TableLoadOperator(BaseOperator):
         self.sql: str | None = None  # rendered with the other template fields (render_template_fields)
 
     def execute(self, context: Context) -> int:
+        self.loaded_sql: str | None = None  # what ran, for get_openlineage_facets_on_complete
         params = interval_params(context)
-        self.loaded_sql = self.sql or self.render_sql(context)  # also what its lineage reports
+        self.loaded_sql = self.sql or self.render_sql(context)
         return load_table(
             conn_id=self.redshift_conn_id,
             schema=self.schema,
