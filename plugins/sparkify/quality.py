@@ -106,6 +106,7 @@ class Check:
             table=self.table,
             expected=self.expected_text(),
             actual=None if actual is None else _format(actual),
+            description=self.description or None,
         )
 
 

@@ -176,6 +176,8 @@ _MODE = {"schema": "public", "personal_data": "keep", "table": "songplays", "col
 _CONTEXTS: dict[str, dict] = {
     "load/count_rows.sql": {"schema": "public", "table": "time", "scope_column": "start_time"},
     "load/modes/truncate_insert.sql": _MODE,
+    "lineage/column_lineage.sql": {**_LOAD, "table": "songs", "columns": STAR_TABLES["songs"].columns,
+                                   "select": "load/songs.sql"},
     "load/modes/upsert.sql": {**_MODE, "table": "songs", "columns": STAR_TABLES["songs"].columns,
                               "key": STAR_TABLES["songs"].key, "text_columns": STAR_TABLES["songs"].text,
                               "scope_column": None, "select": "load/songs.sql"},

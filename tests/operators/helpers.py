@@ -319,6 +319,9 @@ class FakeCursor:
             self._rows = list(self.db.table_info_rows)
         elif re.search(r"FROM \w+\.load_listing WHERE prefix =", text):
             self._rows = list(self.db.listing_rows)
+        elif text.upper().startswith("SELECT CURRENT_SCHEMA"):  # the OpenLineage provider's default schema
+            self._rows = [("public",)]
+            self.description = [("current_schema",)]  # DB-API: what the provider's handler looks for
         elif text.upper().startswith("SELECT COUNT(*)"):
             self._rows = [(3,)]
         else:

@@ -77,6 +77,7 @@ class DataQualityOperator(BaseOperator):
         self.sql: dict[str, str] = {}  # rendered with the other template fields (render_template_fields)
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.check_results = []  # this run's, for get_openlineage_facets_on_complete
         params = interval_params(context)
         checks, keys = self._declared()
         sql = self.sql or self.render_sql(context)  # rendered here when execute is called directly
@@ -124,6 +125,15 @@ class DataQualityOperator(BaseOperator):
             lines = "\n".join(f"  - {describe(c, a)}" for c, a in failed)
             raise ChecksFailed(f"{len(failed)} data-quality check(s) failed:\n{lines}")
         return {"checks": len(outcomes), "failed": 0, "warnings": len(warned)}
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Each check's result on the table it checked, for the OpenLineage provider's listener (also
+        when checks failed the task; docs/lineage.md); nothing when no check ran."""
+        from sparkify.lineage import quality_lineage
+
+        if not self.check_results:
+            return None
+        return quality_lineage(self.redshift_conn_id, schema=self.schema, results=self.check_results, sql=self.sql)
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         super().render_template_fields(context, jinja_env)

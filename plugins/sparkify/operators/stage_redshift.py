@@ -30,7 +30,7 @@ from sparkify import settings
 from sparkify.loading import checked_interval
 from sparkify.s3 import S3
 from sparkify.staging import postgres_copy, redshift_copy, run, sources
-from sparkify.staging.params import validated
+from sparkify.staging.params import StagingParams, validated
 from sparkify.warehouse import POSTGRES, Warehouse, naive_utc
 
 if TYPE_CHECKING:
@@ -133,6 +133,7 @@ class StageToRedshiftOperator(BaseOperator):
         self.fetch_threads = fetch_threads
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.staged: tuple[StagingParams | None, dict[str, Any] | None] = (None, None)  # for the lineage
         checked_interval(context)
         p = validated(
             self.task_id, table=self.table, schema=self.schema, s3_bucket=self.s3_bucket, s3_key=self.s3_key,
@@ -142,6 +143,12 @@ class StageToRedshiftOperator(BaseOperator):
             manifest_bucket=self.manifest_bucket, manifest_prefix=self.manifest_prefix,
             listing_period_hours=self.listing_period_hours, grace_hours=self.grace_hours,
         )
+        self.staged = (p, None)  # what the run staged, for get_openlineage_facets_on_complete
+        result = self._stage(context, p)
+        self.staged = (p, result)
+        return result
+
+    def _stage(self, context: Context, p: StagingParams) -> dict[str, Any]:
         wh = Warehouse(self.redshift_conn_id)
         s3 = S3(self.aws_conn_id, threads=self.fetch_threads)
         now = naive_utc(datetime.now(UTC))
@@ -167,6 +174,20 @@ class StageToRedshiftOperator(BaseOperator):
             backend = partial(redshift_copy.copier, s3=s3, p=p, aws_conn_id=self.aws_conn_id, manifest_base=base)
         return run.stage(wh, s3, p, pages, backend, now=now, run_id=context["run_id"],
                          run_day=naive_utc(context["data_interval_start"]))
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The objects staged (or the prefix listed) and the staging table, for the OpenLineage provider's
+        listener (docs/lineage.md); nothing when the task failed before its arguments were valid."""
+        from sparkify.lineage import staging_lineage
+
+        p, result = getattr(self, "staged", (None, None))
+        if p is None:
+            return None
+        return staging_lineage(
+            self.redshift_conn_id, schema=p.schema, table=p.table, bucket=p.s3_bucket,
+            sources=[p.s3_prefix] if p.s3_prefix else [*p.s3_keys, *(result or {}).get("changed_objects", ())],
+            jsonpaths=p.jsonpaths_location, result=result or {},
+        )
 
     def _wait_for(self, not_yet: sources.SourceNotReady) -> NoReturn:
         """Defer until the next look (or the deadline), holding no worker slot: the triggerer waits,

@@ -55,17 +55,29 @@ class TableLoadOperator(BaseOperator):
         self.sql: str | None = None  # rendered with the other template fields (render_template_fields)
 
     def execute(self, context: Context) -> int:
+        self.loaded_sql: str | None = None  # what ran, for get_openlineage_facets_on_complete
         params = interval_params(context)
+        self.loaded_sql = self.sql or self.render_sql(context)
         return load_table(
             conn_id=self.redshift_conn_id,
             schema=self.schema,
             table=self.table,
-            sql=self.sql or self.render_sql(context),  # rendered here when execute is called directly
+            sql=self.loaded_sql,  # rendered here when execute is called directly
             mode=self.mode,
             scope_column=self.scope_column,
             params=params,
             refresh=bool(self.refresh_from),
         )
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """The tables the SELECT reads, the table loaded and its column lineage, for the OpenLineage
+        provider's listener (docs/lineage.md); nothing when the task failed before its SQL was valid."""
+        from sparkify.lineage import load_lineage
+
+        if getattr(self, "loaded_sql", None) is None:
+            return None
+        return load_lineage(self.redshift_conn_id, schema=self.schema, table=self.table, select=self.select,
+                            personal_data=self.personal_data, sql=self.loaded_sql)
 
     def render_template_fields(self, context: Context, jinja_env: jinja2.Environment | None = None) -> None:
         super().render_template_fields(context, jinja_env)
