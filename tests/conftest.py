@@ -64,6 +64,7 @@ SLOW_MODULES = (
     "tests/backfill/", "tests/local/test_runner.py", "tests/local/test_configuration.py",
     "tests/containers/test_compose.py", "tests/containers/test_lock_install.py", "tests/dags/test_airflow_cli.py",
     "tests/dags/test_etl_real_data.py", "tests/alerts/test_late_run.py", "tests/aws/test_setup_teardown.py",
+    "tests/celery/",
 )
 
 
