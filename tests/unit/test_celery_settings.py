@@ -66,7 +66,7 @@ def test_each_worker_has_its_own_name_folder_tmpdir_and_hostname(tmp_path, monke
     assert env["PYTHONPATH"].split(":") == ["/a", "/tools"]
     # Airflow's hostname_callable, as a worker's task process calls it.
     monkeypatch.setenv(workers.NAME_VARIABLE, "worker-2")
-    monkeypatch.setattr(workers.socket, "getfqdn", lambda: "host.example")
+    monkeypatch.setattr(workers.socket, "gethostname", lambda: "host.example")
     assert workers.hostname() == "worker-2@host.example"
     monkeypatch.delenv(workers.NAME_VARIABLE)
     assert workers.hostname() == "host.example"

@@ -29,9 +29,10 @@ HOSTNAME_CALLABLE = "sparkify_local.workers.hostname"
 
 
 def hostname() -> str:
-    """Airflow's ``[core] hostname_callable`` in a worker: ``worker-N@<host>``, Celery's node name."""
+    """Airflow's ``[core] hostname_callable`` in a worker: ``worker-N@<host>``, Celery's node name
+    (``%h`` in ``--celery-hostname`` is the host name, not the fully qualified one)."""
     name = os.environ.get(NAME_VARIABLE)
-    host = socket.getfqdn()
+    host = socket.gethostname()
     return f"{name}@{host}" if name else host
 
 
@@ -99,7 +100,8 @@ def tasks_per_worker(stack: Stack, dag_id: str) -> Counter:
                                 f"&logical_date_gte={config.start:%Y-%m-%dT%H:%M:%S}Z"
                                 f"&logical_date_lt={config.end:%Y-%m-%dT%H:%M:%S}Z")
         rows = page.get("task_instances", [])
-        counts.update(ti.get("hostname") or "(not run)" for ti in rows if ti.get("state") not in (None, "skipped"))
+        # Begin/End (EmptyOperator) are marked done by the scheduler: no worker, no hostname.
+        counts.update(ti["hostname"] for ti in rows if ti.get("hostname"))
         offset += 100
         if len(rows) < 100:
             return counts
