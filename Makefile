@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/tools
 
-.PHONY: install run up down clean test test-fast lint bench lock tables analysis airflow
+.PHONY: install run up down clean test test-fast lint bench lock tables analysis airflow aws-check
 
 install: $(STAMP)
 
@@ -64,6 +64,12 @@ bench: install
 
 analysis: install
 	$(PY) -m sparkify.analysis
+
+# The acceptance run on a real AWS account (docs/aws.md): states what it creates and costs, asks
+# (or YES=1), sets up, loads a day, compares every star table, tears down. [WAREHOUSE_KIND=serverless]
+# [DAY=2018-11-04] [SONG_PREFIX=song_data/A/A] [OPEN_PORT=1]
+aws-check: install
+	$(PY) -m sparkify_aws_check
 
 # Re-resolve the pins after editing pyproject.toml.
 lock:

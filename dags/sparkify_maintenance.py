@@ -11,9 +11,11 @@ runs' critical path (daily at 03:30 UTC; trigger it by hand at any time, it is s
    files staged more than `retention_days` ago (default 30). The star schema, the song catalogue
    in staging and the data-quality history are kept. A later rerun of an older hour stages its
    file again from S3, with the same result.
-3. **Vacuum_analyze** runs VACUUM and ANALYZE (Redshift: each only where needed; PostgreSQL:
-   `VACUUM ANALYZE`) on the tables that changed since their last upkeep, as the warehouse itself
-   reports it; a no-op when nothing changed.
+3. **Vacuum_analyze** runs VACUUM and ANALYZE (Redshift: each only where needed, VACUUM only past
+   Redshift's own 95 percent thresholds; PostgreSQL: `VACUUM ANALYZE`) on the tables that changed
+   since their last upkeep, as the warehouse itself reports it; a no-op when nothing changed. On
+   Redshift its user must be able to read `svv_table_info` (a superuser, or
+   `GRANT ROLE sys:operator TO <user>`): when it cannot, the task log warns, naming that grant.
 
 Every action is recorded in `maintenance_log`.
 """

@@ -62,6 +62,7 @@ REAL_SONGS_FIXTURES = frozenset({"real_songs_warehouse_template", "loaded_window
 # Modules that start Airflow's processes, the local runner or a package install in every test.
 SLOW_MODULES = (
     "tests/backfill/", "tests/local/test_runner.py", "tests/local/test_configuration.py",
+    "tests/local/test_quality_page_ui.py",
     "tests/containers/test_compose.py", "tests/containers/test_lock_install.py", "tests/dags/test_airflow_cli.py",
     "tests/dags/test_etl_real_data.py", "tests/alerts/test_late_run.py", "tests/aws/test_setup_teardown.py",
     "tests/celery/",

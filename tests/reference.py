@@ -219,22 +219,28 @@ def _nulls_last(value: Any) -> tuple:
     return (1, 0) if value is None else (0, value)
 
 
+def compared(text: str | None) -> str | None:
+    """Text as Redshift compares VARCHAR: trailing blanks insignificant (nothing else trimmed)."""
+    return None if text is None else text.rstrip(" ")
+
+
 class SongIndex:
-    """Songs by (title, artist_name), to find the song an event played."""
+    """Songs by (title, artist_name), to find the song an event played; text compared as Redshift
+    compares VARCHAR (the data contract): trailing blanks are insignificant."""
 
     def __init__(self, songs: Iterable[Song]) -> None:
         self._by_name: dict[tuple[str, str], list[Song]] = defaultdict(list)
         for song in songs:
             if song.title is not None and song.artist_name is not None:
-                self._by_name[(song.title, song.artist_name)].append(song)
+                self._by_name[(compared(song.title), compared(song.artist_name))].append(song)
 
     def match(self, event: Event) -> Song | None:
-        """The song whose title and artist name equal the event's exactly and whose duration is within
-        1 ms of its length; the smallest song_id if several; None if none."""
+        """The song whose title and artist name equal the event's (trailing blanks aside) and whose
+        duration is within 1 ms of its length; the smallest song_id if several; None if none."""
         if event.song is None or event.artist is None or event.length_exact is None:
             return None
         fits = [
-            s for s in self._by_name.get((event.song, event.artist), ())
+            s for s in self._by_name.get((compared(event.song), compared(event.artist)), ())
             if s.duration_exact is not None and abs(s.duration_exact - event.length_exact) <= DURATION_TOLERANCE
         ]
         return min(fits, key=lambda s: _nulls_last(s.song_id), default=None)
@@ -249,7 +255,7 @@ def expected_songplays(events: Sequence[Event], index: SongIndex) -> list[tuple]
     """One row per NextSong event (events sharing sessionId, itemInSession and ts are one event)."""
     plays: dict[str, tuple] = {}
     for event in events:
-        if event.page != "NextSong":
+        if compared(event.page) != "NextSong":
             continue
         song = index.match(event)
         row = (
@@ -278,7 +284,7 @@ def expected_users(events: Sequence[Event]) -> list[tuple]:
         return (e.ts, _nulls_last(e.session_id), _nulls_last(e.item_in_session))
 
     for event in events:
-        if not event.user_id:
+        if not compared(event.user_id):
             continue
         user_id = int(event.user_id)
         if user_id not in latest or recency(event) > recency(latest[user_id]):
@@ -293,9 +299,10 @@ def expected_songs(songs: Iterable[Song]) -> list[tuple]:
         if song.song_id is None:
             continue
         row = (song.song_id, song.title, song.artist_id, song.year, song.duration)
-        if song.song_id in rows:
-            row = min(rows[song.song_id], row, key=lambda r: tuple(_nulls_last(v) for v in r[1:]))
-        rows[song.song_id] = row
+        key = compared(song.song_id)  # keys compare as Redshift compares text
+        if key in rows:
+            row = min(rows[key], row, key=lambda r: tuple(_nulls_last(v) for v in r[1:]))
+        rows[key] = row
     return list(rows.values())
 
 
@@ -305,17 +312,18 @@ def expected_artists(songs: Iterable[Song]) -> list[tuple]:
 
     def preference(s: Song) -> tuple:
         has_coordinates = s.artist_latitude is not None and s.artist_longitude is not None
-        has_location = s.artist_location not in (None, "")
+        has_location = s.artist_location is not None and compared(s.artist_location) != ""
         return (not has_coordinates, not has_location, _nulls_last(s.song_id))
 
     best: dict[str, Song] = {}
     for song in songs:
         if song.artist_id is None:
             continue
-        if song.artist_id not in best or preference(song) < preference(best[song.artist_id]):
-            best[song.artist_id] = song
+        key = compared(song.artist_id)
+        if key not in best or preference(song) < preference(best[key]):
+            best[key] = song
     return [
-        (aid, s.artist_name, s.artist_location, s.artist_latitude, s.artist_longitude) for aid, s in best.items()
+        (s.artist_id, s.artist_name, s.artist_location, s.artist_latitude, s.artist_longitude) for s in best.values()
     ]
 
 

@@ -139,7 +139,13 @@ def parse_jsonpaths(document: bytes | str, source: str) -> list[tuple[str | int,
             if index is not None:
                 steps.append(int(index))
             else:
-                steps.append(quoted1 if quoted1 is not None else quoted2 if quoted2 is not None else dotted)
+                key = quoted1 if quoted1 is not None else quoted2 if quoted2 is not None else dotted
+                if "'" in key or "\\" in key:
+                    raise SourceDataError(
+                        f"{source}: JSONPaths expression {number} ({path!r}) has a key with ' or \\, refused on "
+                        "both warehouses: the stand-in cannot match how Redshift's COPY reads one (json_format)"
+                    )
+                steps.append(key)
             pos = match.end()
         if not steps:
             raise SourceDataError(f"{source}: JSONPaths expression {number} ({path!r}) selects nothing")

@@ -63,8 +63,8 @@ def load_template_context(
     if personal_data not in PERSONAL_DATA:
         raise settings.InvalidParam(f"personal_data={personal_data!r}: use one of {', '.join(PERSONAL_DATA)}")
     spec = STAR_TABLES[table]
-    return {"schema": schema, "table": table, "columns": spec.columns, "key": spec.key, "scope_column": scope_column,
-            "select": select, "personal_data": personal_data}
+    return {"schema": schema, "table": table, "columns": spec.columns, "key": spec.key, "text_columns": spec.text,
+            "scope_column": scope_column, "select": select, "personal_data": personal_data}
 
 
 def load_table(

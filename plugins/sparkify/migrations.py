@@ -3,9 +3,14 @@
 Each file ``include/sql/migrations/NNNN_<name>.sql`` is one migration, numbered from 0001 without
 gaps and rendered per dialect like every other SQL file. ``schema_migrations`` in the warehouse
 records which versions were applied, when, and a checksum of the statements each one ran.
-:func:`migrate` applies the missing ones in order, all in one transaction under a lock on the
-version table: a failing migration leaves the warehouse at the version it had, and two migrators
-at once apply each migration once.
+:func:`migrate` creates that table in a transaction of its own and commits it, then, in a second
+transaction, LOCKs it before reading the applied versions and applies the missing ones in order:
+a failing migration leaves the warehouse at the version it had, and two migrators at once apply
+each migration once. The order matters on Redshift, whose transaction takes its snapshot at its
+first CREATE TABLE, SELECT or DML and not at LOCK: a migrator that created the table or read the
+versions before its LOCK was granted would see the versions of before the other migrator's commit
+and apply them again. PostgreSQL runs the migrating transaction at REPEATABLE READ, which takes
+its snapshot the same way, so the tests here would catch such a reordering.
 
 0001 is the schema as the project first shipped it, written with ``IF NOT EXISTS``, so a
 warehouse created before versioning existed is taken up as version 1 unchanged. Once applied, a
@@ -87,17 +92,20 @@ def applied(session: warehouse.Session, schema: str) -> dict[int, str]:
 
 
 def migrate(session: warehouse.Session, schema: str, target: int | None = None) -> list[Migration]:
-    """Bring ``schema`` to version ``target`` (default: the latest) in ``session``'s transaction.
+    """Bring ``schema`` to version ``target`` (default: the latest) through ``session``.
 
-    Returns the migrations applied now (none when the warehouse was already there).
+    First commits ``session``'s transaction with the version table created (and whatever the
+    caller ran before), then applies the missing migrations in a new transaction, which the caller
+    commits as before. Returns the migrations applied now (none when the warehouse was already there).
     """
     settings.validate_identifier(schema, "schema")
     available = migrations()
     target = head() if target is None else target
     if not 1 <= target <= head():
         raise MigrationError(f"target={target}: choose a version from 1 to {head()}")
-    session.run_file("schema/version_table.sql", schema=schema)
-    done = dict(session.fetch_file("schema/applied.sql", schema=schema))
+    _create_version_table(session, schema)
+    session.run_file("schema/lock.sql", schema=schema)  # the driver's BEGIN, then LOCK: no snapshot yet
+    done = dict(session.fetch_file("schema/applied.sql", schema=schema))  # the snapshot, once locked
     unknown = sorted(set(done) - {m.version for m in available})
     if unknown:
         raise MigrationError(
@@ -126,6 +134,24 @@ def migrate(session: warehouse.Session, schema: str, target: int | None = None) 
         )
         now_applied.append(migration)
     return now_applied
+
+
+def _create_version_table(session: warehouse.Session, schema: str) -> None:
+    """Create the schema and the version table if missing, and commit.
+
+    Two migrators creating them at the same moment can collide (PostgreSQL refuses the second with
+    a unique violation in its catalog once the first commits): the loser rolls back and tries once
+    more, and then finds them made. Any other failure fails the second try as well, and is raised.
+    """
+    try:
+        session.run_file("schema/version_table.sql", schema=schema)
+        session.connection.commit()
+    except Exception as err:  # the driver's own error class: psycopg, psycopg2 or redshift_connector
+        session.connection.rollback()
+        log.info("Creating %s.%s failed (%s: %s); trying once more, as another migrator may have "
+                 "created it at the same moment", schema, VERSION_TABLE, type(err).__name__, err)
+        session.run_file("schema/version_table.sql", schema=schema)
+        session.connection.commit()
 
 
 def version(session: warehouse.Session, schema: str) -> int:

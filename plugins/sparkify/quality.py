@@ -155,11 +155,16 @@ def load_checks(path: Path | str = DEFAULT_CHECKS_FILE) -> list[Check]:
                 description = values.pop("description", None) if isinstance(values, dict) else None
                 expect, severity = _expectation(values, f"{where}.columns.{column}.{check_type}")
                 expression = _column_checks()[check_type].format(column=column)
+                # Distinct values as Redshift counts them (trailing blanks aside): PostgreSQL's form.
+                text = known is not None and column in known.text and check_type in ("unique_check", "distinct_check")
+                expression_postgres = (_column_checks()[check_type].format(column=f"RTRIM({column})") if text
+                                       else expression)
                 if column in key:  # a NULL key says nothing: show the whole row
                     shown = columns or [column]
                 else:
                     shown = [*key, column]
-                context = {"expression": expression, "table": table, "scope_column": scope,
+                context = {"expression": expression, "expression_postgres": expression_postgres, "text": text,
+                           "table": table, "scope_column": scope,
                            "check_type": check_type, "column": column, "shown": shown}
                 checks.append(Check(
                     name, table, check_type, "quality/column_check.sql", expect, severity, column, context,

@@ -148,6 +148,12 @@ class S3:
         finally:
             body.close()
 
+    def bucket_region(self, bucket: str) -> str:
+        """The region ``bucket`` is in (S3's GetBucketLocation; no constraint means us-east-1, the
+        legacy ``EU`` eu-west-1)."""
+        location = self.client.get_bucket_location(Bucket=bucket).get("LocationConstraint")
+        return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+
     def put(self, bucket: str, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=bucket, Key=key, Body=data)
 

@@ -26,16 +26,22 @@ class Table:
     name: str
     key: tuple[str, ...]
     columns: tuple[str, ...]
+    #: Its VARCHAR columns: compared as Redshift compares text, trailing blanks aside (sql/text.jinja).
+    text: frozenset[str] = frozenset()
 
 
 SONGPLAYS = Table(
     "songplays",
     ("songplay_id",),
     ("songplay_id", "start_time", "user_id", "level", "song_id", "artist_id", "session_id", "location", "user_agent"),
+    frozenset({"songplay_id", "level", "song_id", "artist_id", "location", "user_agent"}),
 )
-USERS = Table("users", ("user_id",), ("user_id", "first_name", "last_name", "gender", "level", "last_event_ts"))
-SONGS = Table("songs", ("song_id",), ("song_id", "title", "artist_id", "year", "duration"))
-ARTISTS = Table("artists", ("artist_id",), ("artist_id", "name", "location", "latitude", "longitude"))
+USERS = Table("users", ("user_id",), ("user_id", "first_name", "last_name", "gender", "level", "last_event_ts"),
+              frozenset({"first_name", "last_name", "gender", "level"}))
+SONGS = Table("songs", ("song_id",), ("song_id", "title", "artist_id", "year", "duration"),
+              frozenset({"song_id", "title", "artist_id"}))
+ARTISTS = Table("artists", ("artist_id",), ("artist_id", "name", "location", "latitude", "longitude"),
+                frozenset({"artist_id", "name", "location"}))
 TIME = Table("time", ("start_time",), ("start_time", "hour", "day", "week", "month", "year", "weekday"))
 
 #: Columns that may identify a person: never shown in a failed check's samples (they go to alerts).

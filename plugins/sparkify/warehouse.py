@@ -213,7 +213,8 @@ class Warehouse:
     @contextmanager
     def autocommit(self) -> Iterator[Session]:
         """Yield a session whose every statement commits on its own: for VACUUM, which can run
-        inside no transaction block on either warehouse."""
+        inside no transaction block on either warehouse, and for reads that must not hold one
+        table's lock while they wait for another's (the data-quality checks)."""
         connection = self.hook.get_conn()
         try:
             connection.autocommit = True

@@ -96,8 +96,11 @@ def test_access_policy_grants_only_the_source_prefixes_and_the_manifest_prefix()
         "arn:aws:s3:::udacity-dend/log_data/*", "arn:aws:s3:::udacity-dend/log_json_path.json",
         "arn:aws:s3:::udacity-dend/song_data/*"]
     assert statements["ReadWriteCopyManifests"]["Resource"] == "arn:aws:s3:::my-manifests/sparkify-manifests/*"
+    assert statements["LocateManifestBucket"] == {"Sid": "LocateManifestBucket", "Effect": "Allow",
+                                                  "Action": "s3:GetBucketLocation",
+                                                  "Resource": "arn:aws:s3:::my-manifests"}
     actions = {a for s in policy["Statement"] for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
-    assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject"}
+    assert actions == {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:GetBucketLocation"}
     assert all(s["Effect"] == "Allow" for s in policy["Statement"])
     assert "arn:aws:s3:::*" not in json.dumps(policy) and '"s3:*"' not in json.dumps(policy)
 

@@ -133,6 +133,8 @@ def test_setup_then_teardown_end_to_end(aws: Aws, airflow_db, empty_database, ca
                           f"arn:aws:s3:::{source}/song_data/*"]},
             {"Sid": "ReadWriteCopyManifests", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
              "Resource": f"arn:aws:s3:::{bucket}/sparkify-manifests/*"},
+            {"Sid": "LocateManifestBucket", "Effect": "Allow", "Action": "s3:GetBucketLocation",
+             "Resource": f"arn:aws:s3:::{bucket}"},
         ],
     }
     assert iam.list_attached_role_policies(RoleName=names["role_name"])["AttachedPolicies"] == []
@@ -207,8 +209,9 @@ def test_setup_then_teardown_end_to_end(aws: Aws, airflow_db, empty_database, ca
     def sql(template: str) -> list[str]:
         return warehouse.split(warehouse.render(template, dialect="redshift", schema="public"))
 
-    # Every migration in order, each recorded in the version table, in one committed transaction.
-    expected = sql("schema/version_table.sql") + sql("schema/applied.sql")
+    # The version table (committed on its own), then under its LOCK every migration in order, each
+    # recorded in the version table, in one committed transaction.
+    expected = sql("schema/version_table.sql") + sql("schema/lock.sql") + sql("schema/applied.sql")
     for migration in migrations.migrations():
         expected += migration.statements("redshift", "public") + sql("schema/record.sql")
     # Then the roles: neither exists yet (the recorder finds nothing), so both are created and granted.

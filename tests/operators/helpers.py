@@ -228,8 +228,10 @@ class FakeRedshift:
         self.copy_count = 6
         self.fail_on: tuple[str, Exception] | None = None  # (text in the statement, error to raise)
         self.paramstyles: list[str | None] = []
-        self.table_info_rows: list[tuple] = []  # svv_table_info's (table, stats_off, deleted rows, unsorted)
+        self.table_info_rows: list[tuple] = []  # svv_table_info's (table, stats_off, deleted rows, unsorted, rows)
         self.autocommit_at: list[tuple[str, bool]] = []  # (statement, the connection's autocommit then)
+        # What the load-error views answer after a failed COPY: rows, or an error to raise.
+        self.load_errors: dict[str, list[tuple] | Exception] = {"sys_load_error_detail": [], "stl_load_errors": []}
 
     def connect(self) -> FakeConnection:
         return FakeConnection(self)
@@ -308,6 +310,11 @@ class FakeCursor:
                           if known.get(key) != (etag, size) and (key in known or not late)
                           and key > params["after"])
             self._rows = todo[:limit]
+        elif (view := re.search(r"FROM (sys_load_error_detail|stl_load_errors)\b", text)):
+            answer = self.db.load_errors[view.group(1)]
+            if isinstance(answer, Exception):
+                raise answer
+            self._rows = list(answer)
         elif "FROM svv_table_info" in text:
             self._rows = list(self.db.table_info_rows)
         elif re.search(r"FROM \w+\.load_listing WHERE prefix =", text):

@@ -325,6 +325,11 @@ def test_missing_jsonpaths_file_fails(warehouse, bucket):
         (stage_songs, {"s3_prefix": "../x"}, "s3_prefix='../x'"),
         (stage_events, {"s3_key": "/etc/passwd"}, "s3_key='/etc/passwd'"),
         (stage_events, {"json_format": "bogus"}, "json_format='bogus'"),
+        # Written into COPY's quoted FORMAT AS JSON literal on Redshift: refused on both warehouses.
+        (stage_events, {"json_format": "s3://b/it's.json"},
+         "json_format=\"s3://b/it's.json\": the JSONPaths file's URI must not hold ' or \\"),
+        (stage_events, {"json_format": "s3://b/a\\b.json"},
+         "json_format='s3://b/a\\\\b.json': the JSONPaths file's URI must not hold ' or \\"),
         (stage_songs, {"region": "nowhere"}, "region='nowhere'"),
         (stage_songs, {"region": "us-west-2\n"}, "region='us-west-2\\n'"),
         (stage_events, {"s3_key": " \n "}, "s3_key=' \\n '"),

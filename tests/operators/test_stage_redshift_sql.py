@@ -27,6 +27,7 @@ from .helpers import (
     assert_redshift_compatible,
     at,
     make_context,
+    normalize,
     put_sources,
     without_rss,
 )
@@ -130,7 +131,7 @@ def test_events_statement_sequence_is_one_transaction(redshift, bucket, manifest
     stage_events(bucket, manifest_bucket).execute(CONTEXT)
 
     expected_starts = [
-        "LOCK TABLE public.load_manifest",
+        "LOCK TABLE public.load_refresh, public.load_manifest",
         "CREATE TEMPORARY TABLE sparkify_listing (",
         "INSERT INTO sparkify_listing (s3_key, etag, size_bytes, late) VALUES",
         "SELECT l.s3_key, l.etag, l.size_bytes, CASE WHEN m.s3_key IS NULL THEN 0 ELSE 1 END FROM sparkify_listing l "
@@ -154,7 +155,8 @@ def test_events_statement_sequence_is_one_transaction(redshift, bucket, manifest
     assert len(redshift.sql) == len(expected_starts), redshift.sql
     for sent, start in zip(redshift.sql, expected_starts, strict=True):
         assert sent.startswith(start), (sent, start)
-    assert redshift.sql[0] == "LOCK TABLE public.load_manifest"  # Redshift's LOCK takes no mode
+    # Redshift's LOCK takes no mode; load_refresh comes first (the lock order of docs/backfills.md).
+    assert redshift.sql[0] == "LOCK TABLE public.load_refresh, public.load_manifest"
 
     # One transaction, committed once, with autocommit off and pyformat parameters.
     assert [e[0] for e in redshift.log if e[0] != "execute"] == ["commit", "close"]
@@ -180,7 +182,7 @@ def test_unchanged_event_file_is_not_copied_again(redshift, bucket, manifest_buc
 
     assert without_rss(result) == {"listed": False, "staged_objects": 0, "fetched_objects": 0, "list_calls": 0}
     sent = redshift.sql
-    assert sent[0] == "LOCK TABLE public.load_manifest" and len(sent) == 5, sent
+    assert sent[0] == "LOCK TABLE public.load_refresh, public.load_manifest" and len(sent) == 5, sent
     assert sent[1].startswith("CREATE TEMPORARY TABLE sparkify_listing (")
     assert sent[2].startswith("INSERT INTO sparkify_listing (s3_key, etag, size_bytes, late) VALUES")
     assert sent[3].startswith("SELECT l.s3_key, l.etag, l.size_bytes")  # the comparison: nothing to do
@@ -362,9 +364,100 @@ def test_copy_failure_rolls_back_and_is_redacted(redshift, bucket, manifest_buck
     assert message.startswith("COPY into staging_events failed: S3ServiceException: Access denied")
     assert SECRET not in message and SESSION_TOKEN not in message, message
     assert info.value.__cause__ is None and info.value.__suppress_context__  # the raw error is not chained
-    assert redshift.count("rollback") == 1 and redshift.count("commit") == 0
-    assert redshift.sql[-1].startswith("COPY sparkify_batch")  # nothing ran after the failed COPY
+    assert redshift.count("commit") == 0
+    # After the failed COPY only the two load-error lookups ran (each after a ROLLBACK); neither had a row.
+    copy_at = max(i for i, s in enumerate(redshift.sql) if s.startswith("COPY sparkify_batch"))
+    assert [s.split(" FROM ")[1].split()[0] for s in redshift.sql[copy_at + 1:]] == [
+        "sys_load_error_detail", "stl_load_errors"]
     logs.assert_clean()
+
+
+# -- rows Redshift rejected: read back from the load-error views, the task fails without retrying ---------
+
+SYS_SQL = (
+    "SELECT TRIM(d.file_name), d.line_number, TRIM(d.column_name), CAST(NULL AS VARCHAR(1)), TRIM(d.error_message) "
+    "FROM sys_load_error_detail d "
+    "WHERE d.session_id = pg_backend_pid() "
+    "AND d.query_id = ( SELECT MAX(l.query_id) FROM sys_load_error_detail l "
+    "WHERE l.session_id = pg_backend_pid() AND TRIM(l.file_name) IN (%(f0)s) ) "
+    "ORDER BY 1, 2 LIMIT 5"
+)
+STL_SQL = ("SELECT TRIM(filename), line_number, TRIM(colname), TRIM(raw_field_value), TRIM(err_reason) "
+           "FROM stl_load_errors WHERE query = pg_last_copy_id() AND TRIM(filename) IN (%(f0)s) ORDER BY 1, 2 LIMIT 5")
+COPY_ERROR = RuntimeError("Load into table 'sparkify_batch' failed. Check 'stl_load_errors' system table for details.")
+
+
+def _after_copy(redshift) -> list[tuple]:
+    """What happened on the connection after the failed COPY: statements (normalized) and rollbacks."""
+    copy_at = max(i for i, e in enumerate(redshift.log) if e[0] == "execute" and e[1].lstrip().startswith("COPY"))
+    return [(e[0], normalize(e[1]), e[2]) if e[0] == "execute" else e for e in redshift.log[copy_at + 1:]]
+
+
+def test_rejected_rows_are_read_from_sys_load_error_detail(redshift, bucket, manifest_bucket, aws):
+    from sparkify.staging.redshift_copy import LoadRejected
+
+    aws("role")
+    put_sources(bucket, songs=False)
+    uri = f"s3://{bucket.name}/{EVENTS_KEY}"
+    redshift.fail_on = ("COPY", COPY_ERROR)
+    # A row as the view gives it: fixed-width text padded with blanks.
+    redshift.load_errors["sys_load_error_detail"] = [
+        (uri.ljust(256), 3, "ts".ljust(127), None, "Invalid digit, Value 'a', Pos 0, Type: Long".ljust(512)),
+        (uri.ljust(256), 7, "userid".ljust(127), None, "String length exceeds DDL length".ljust(512)),
+    ]
+    with pytest.raises(LoadRejected) as info:
+        stage_events(bucket, manifest_bucket).execute(CONTEXT)
+    assert isinstance(info.value, AirflowFailException)  # no retry: the same data fails the same way
+    assert str(info.value) == (
+        "COPY into staging_events rejected the data; nothing was staged. "
+        f"{uri}, line 3: column ts: Invalid digit, Value 'a', Pos 0, Type: Long (raw value not recorded); "
+        f"{uri}, line 7: column userid: String length exceeds DDL length (raw value not recorded)"
+    )
+    # The aborted transaction is rolled back, then the view is read on the same connection (the session).
+    assert _after_copy(redshift) == [("rollback",), ("execute", SYS_SQL, {"f0": uri}), ("rollback",), ("close",)]
+
+
+def test_rejected_rows_fall_back_to_stl_load_errors(redshift, bucket, manifest_bucket, aws):
+    from sparkify.staging.redshift_copy import LoadRejected
+
+    aws("role")
+    put_sources(bucket, songs=False)
+    uri = f"s3://{bucket.name}/{EVENTS_KEY}"
+    redshift.fail_on = ("COPY", COPY_ERROR)
+    redshift.load_errors["sys_load_error_detail"] = RuntimeError('relation "sys_load_error_detail" does not exist')
+    # A recorded stl_load_errors row (err_code 1207: a text where a BIGINT belongs).
+    redshift.load_errors["stl_load_errors"] = [
+        (uri.ljust(256), 4, "ts".ljust(127), "1541-11-04".ljust(1024),
+         "Invalid digit, Value '-', Pos 4, Type: Long".ljust(100)),
+    ]
+    with pytest.raises(LoadRejected) as info:
+        stage_events(bucket, manifest_bucket).execute(CONTEXT)
+    assert str(info.value) == (
+        "COPY into staging_events rejected the data; nothing was staged. "
+        f"{uri}, line 4: column ts: Invalid digit, Value '-', Pos 4, Type: Long (raw value '1541-11-04')"
+    )
+    assert _after_copy(redshift) == [
+        ("rollback",), ("execute", SYS_SQL, {"f0": uri}),
+        ("rollback",), ("execute", STL_SQL, {"f0": uri}),
+        ("rollback",), ("close",)]
+
+
+def test_rejected_rows_of_a_multi_object_copy_name_each_object(redshift, bucket, manifest_bucket, aws):
+    """Songs: one COPY for several objects; the view is asked about each of them, five rows at most."""
+    from sparkify.staging.redshift_copy import LoadRejected
+
+    aws("role")
+    put_sources(bucket)
+    redshift.fail_on = ("COPY", COPY_ERROR)
+    uris = [f"s3://{bucket.name}/{key}" for key in sorted(SONGS)]
+    redshift.load_errors["stl_load_errors"] = [(uris[0], n, "year", "MCMXC", "Invalid digit") for n in range(1, 9)]
+    with pytest.raises(LoadRejected) as info:
+        stage_songs(bucket, manifest_bucket).execute(CONTEXT)
+    assert str(info.value).count("Invalid digit") == 5
+    (sys_sent,) = [(s, p) for e, s, p in (x for x in _after_copy(redshift) if x[0] == "execute")
+                   if "sys_load_error_detail" in s]
+    assert sys_sent[1] == {f"f{i}": uri for i, uri in enumerate(uris)}
+    assert "TRIM(l.file_name) IN (" + ", ".join(f"%(f{i})s" for i in range(len(uris))) + ")" in sys_sent[0]
 
 
 def test_credentials_never_reach_logs_rendered_fields_or_results(redshift, bucket, manifest_bucket, aws, logs):
@@ -380,7 +473,7 @@ def test_credentials_never_reach_logs_rendered_fields_or_results(redshift, bucke
     logs.assert_clean()
     ours = "\n".join(logs.ours())
     assert "Running COPY sparkify_batch" in ours and "aws_secret_access_key=***;token=***" in ours
-    assert "SQL: LOCK TABLE public.load_manifest" in ours  # the DEBUG statement log was captured
+    assert "SQL: LOCK TABLE public.load_refresh, public.load_manifest" in ours  # the DEBUG statement log was captured
     for field in op.template_fields:
         value = str(getattr(op, field))
         assert SECRET not in value and SESSION_TOKEN not in value, field
@@ -514,3 +607,62 @@ def test_load_failure_rolls_back_on_redshift(redshift):
                          select="load/songplays.sql").execute(make_context(at(10)))
     assert [e[0] for e in redshift.log if e[0] != "execute"] == ["rollback", "close"]
     assert not any(re.match(r"SELECT COUNT", s) for s in redshift.sql)
+
+
+# -- the manifest bucket must be in the COPY's REGION ------------------------------------------------------
+
+
+def test_manifest_bucket_in_another_region_fails_before_any_copy(redshift, bucket, moto_server, aws):
+    import uuid
+
+    import boto3
+
+    from conftest import Bucket
+    from sparkify.settings import InvalidParam
+
+    aws("role")
+    put_sources(bucket, songs=False)
+    client = boto3.client("s3", endpoint_url=moto_server.endpoint, region_name="eu-west-1",
+                          aws_access_key_id="testing", aws_secret_access_key="testing-secret-key")
+    elsewhere = Bucket(f"t-eu-{uuid.uuid4().hex[:12]}", client)
+    client.create_bucket(Bucket=elsewhere.name, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    with pytest.raises(InvalidParam) as info:
+        stage_events(bucket, elsewhere).execute(CONTEXT)
+    assert isinstance(info.value, AirflowFailException)
+    assert str(info.value) == (
+        f"manifest_bucket='{elsewhere.name}' is in eu-west-1, but region='us-west-2': Redshift reads the COPY "
+        "manifest from the COPY's REGION, so use a manifest bucket in us-west-2 (or set region to eu-west-1 "
+        "if the source bucket is there too)")
+    assert copy_statements(redshift) == [] and manifest_keys(elsewhere) == []
+    assert redshift.count("commit") == 0
+
+
+@pytest.mark.parametrize(("location", "region"), [(None, "us-east-1"), ("EU", "eu-west-1"), ("us-west-2", "us-west-2")])
+def test_bucket_region_reads_get_bucket_location(location, region):
+    from sparkify.s3 import S3
+
+    class Client:
+        def get_bucket_location(self, Bucket):  # noqa: N803 (boto3's argument name)
+            self.asked = Bucket
+            return {"LocationConstraint": location}
+
+    s3 = S3(None)
+    s3._client = Client()
+    assert s3.bucket_region("my-manifests") == region and s3._client.asked == "my-manifests"
+
+
+def test_no_get_bucket_location_permission_leaves_the_check_to_the_copy(redshift, bucket, manifest_bucket, aws,
+                                                                           monkeypatch, caplog):
+    from botocore.exceptions import ClientError
+
+    from sparkify.s3 import S3
+
+    def denied(self, name):
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "denied"}}, "GetBucketLocation")
+
+    monkeypatch.setattr(S3, "bucket_region", denied)
+    aws("role")
+    put_sources(bucket, songs=False)
+    stage_events(bucket, manifest_bucket).execute(CONTEXT)
+    assert len(copy_statements(redshift)) == 1
+    assert f"Cannot check the region of manifest_bucket={manifest_bucket.name}" in caplog.text

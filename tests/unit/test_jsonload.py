@@ -203,6 +203,15 @@ def test_bad_jsonpaths_file_is_named(document, needle):
     assert str(info.value).startswith("s3://b/paths.json: ") and needle in str(info.value)
 
 
+@pytest.mark.parametrize("path", ["$['it\\'s']", '$["it\'s"]', "$['a\\\\b']", '$["a\\\\b"]'])
+def test_a_jsonpaths_key_with_a_quote_or_backslash_is_refused(path):
+    with pytest.raises(SourceDataError) as info:
+        parse_jsonpaths(json.dumps({"jsonpaths": ["$.a", path]}), "s3://b/paths.json")
+    assert str(info.value) == (
+        f"s3://b/paths.json: JSONPaths expression 2 ({path!r}) has a key with ' or \\, refused on both warehouses: "
+        "the stand-in cannot match how Redshift's COPY reads one (json_format)")
+
+
 def test_unknown_json_format():
     with pytest.raises(SourceDataError, match="'bogus' is not 'auto'"):
         make_extractor(COLUMNS, "bogus", None, SOURCE)

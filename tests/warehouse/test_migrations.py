@@ -3,10 +3,13 @@ to the current version by the command, keeps every row; the version table guards
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 
@@ -144,6 +147,160 @@ def test_misnumbered_or_misnamed_files_are_refused(tmp_path, monkeypatch, what):
     (sql_dir / "migrations" / name).write_text("SELECT 1;\n")
     with pytest.raises(migrations.MigrationError, match=message):
         migrations.migrations()
+
+
+# -- two migrators at once ------------------------------------------------------------------------
+
+
+def waiting_on_a_lock(db: Database, timeout: float = 120) -> None:
+    """Until a session of ``db`` waits on a lock (the other migrator, blocked by this one)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() "
+                     "AND wait_event_type = 'Lock'"):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no session of {db.name} waited on a lock within {timeout} s")
+
+
+def migrate_in_threads(count: int, schema: str) -> list[list[int] | BaseException]:
+    """``count`` migrators started together, each in its own thread and connection; what each
+    applied (or raised), in the order they were started."""
+    whs = [Warehouse("redshift") for _ in range(count)]
+    start = threading.Barrier(count)
+    results: list[list[int] | BaseException] = [AssertionError("never finished")] * count
+
+    def run(i: int) -> None:
+        try:
+            start.wait()
+            with whs[i].transaction() as tx:
+                results[i] = [m.version for m in migrations.migrate(tx, schema)]
+        except BaseException as err:  # noqa: BLE001 - handed to the test, which shows it
+            results[i] = err
+
+    threads = [threading.Thread(target=run, args=(i,), name=f"migrator-{i}") for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def columns_of(db: Database, schema: str) -> list[tuple]:
+    return db.query("SELECT table_name, ordinal_position, column_name, data_type, character_maximum_length, "
+                    "is_nullable FROM information_schema.columns WHERE table_schema = %s ORDER BY 1, 2", (schema,))
+
+
+@pytest.mark.parametrize("start_from", ["nothing", "version 1"])
+def test_two_migrators_started_together_apply_each_migration_once(empty_database, monkeypatch, start_from):
+    """The first migrator to be granted the LOCK holds it until the other one waits behind it, so
+    the two overlap every time: the second must then read the versions the first committed.
+
+    Starting from nothing, both create the schema and the version table at the same moment; from
+    version 1, the version table exists and both find migrations to apply when they start."""
+    db, schema = empty_database, "sparkify_mig"
+    with Warehouse("redshift").transaction() as tx:  # what one migrator alone makes: the reference
+        migrations.migrate(tx, "reference")
+    if start_from == "version 1":
+        with Warehouse("redshift").transaction() as tx:
+            migrations.migrate(tx, schema, target=1)
+    first_granted = threading.Event()
+    execute = warehouse.Session.execute
+
+    def execute_then_hold_the_lock(self, sql, params=None, **kwargs):
+        execute(self, sql, params, **kwargs)
+        if sql.startswith("LOCK TABLE") and not first_granted.is_set():
+            first_granted.set()
+            waiting_on_a_lock(db)  # the other migrator is blocked behind this one
+
+    monkeypatch.setattr(warehouse.Session, "execute", execute_then_hold_the_lock)
+    results = migrate_in_threads(2, schema)
+
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+    pending = list(range(1 if start_from == "nothing" else 2, migrations.head() + 1))
+    assert sorted(results) == [[], pending]  # one applied them all, the other nothing
+    recorded = db.query(f"SELECT version, checksum FROM {schema}.schema_migrations ORDER BY version")
+    assert recorded == [(m.version, m.checksum("postgres", schema)) for m in migrations.migrations()]
+    assert {t for t, *_ in columns_of(db, schema)} == set(ALL_TABLES)
+    assert columns_of(db, schema) == columns_of(db, "reference")
+
+
+def test_a_migrator_that_meets_another_creating_the_version_table_tries_again_and_migrates(empty_database):
+    """Another session has created the schema and the version table and not yet committed: the
+    migrator waits for it, fails to create them once it commits (PostgreSQL's catalog refuses the
+    second name), rolls back and tries again, and then migrates."""
+    db, schema = empty_database, "sparkify_mig"
+    with db.connect() as other:
+        other.execute("BEGIN")
+        for statement in warehouse.split(warehouse.render("schema/version_table.sql", dialect="postgres",
+                                                          schema=schema)):
+            other.execute(statement)
+        results: list = []
+        migrator = threading.Thread(target=lambda: results.extend(migrate_in_threads(1, schema)))
+        migrator.start()
+        waiting_on_a_lock(db)
+        other.execute("COMMIT")
+        migrator.join()
+    assert results == [list(range(1, migrations.head() + 1))]
+    assert db.scalar(f"SELECT COUNT(*) FROM {schema}.schema_migrations") == migrations.head()
+
+
+def test_redshift_gets_the_version_table_committed_before_begin_lock_select(monkeypatch):
+    """The statements sent, in order, with the BEGIN that Redshift's driver sends before the first
+    statement of a transaction (redshift_connector/cursor.py: autocommit off, no transaction open)."""
+    from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
+    from tests.operators.conftest import REDSHIFT_CONNECTION
+    from tests.operators.helpers import FakeConnection, FakeCursor, FakeRedshift, normalize
+
+    fake = FakeRedshift()
+    monkeypatch.setenv("AIRFLOW_CONN_REDSHIFT", json.dumps(REDSHIFT_CONNECTION))
+    monkeypatch.setattr(RedshiftSQLHook, "get_conn", lambda self: fake.connect())
+    open_transactions: set[int] = set()
+    execute, commit, rollback = FakeCursor.execute, FakeConnection.commit, FakeConnection.rollback
+
+    def execute_with_begin(self, sql, params=None):
+        if not self.connection.autocommit and id(self.connection) not in open_transactions:
+            fake.log.append(("execute", "begin transaction", None))
+            open_transactions.add(id(self.connection))
+        return execute(self, sql, params)
+
+    def ending(end):
+        def end_transaction(self):
+            open_transactions.discard(id(self))
+            end(self)
+        return end_transaction
+
+    monkeypatch.setattr(FakeCursor, "execute", execute_with_begin)
+    monkeypatch.setattr(FakeConnection, "commit", ending(commit))
+    monkeypatch.setattr(FakeConnection, "rollback", ending(rollback))
+
+    with Warehouse("redshift").transaction() as tx:
+        applied = migrations.migrate(tx, "sparkify")
+    assert [m.version for m in applied] == list(range(1, migrations.head() + 1))  # the fake records none
+
+    def sql(template: str) -> list[tuple]:
+        return [("execute", s) for s in warehouse.split(warehouse.render(template, dialect="redshift",
+                                                                          schema="sparkify"))]
+
+    sent = [(e[0], normalize(e[1])) if e[0] == "execute" else e for e in fake.log]
+    begin = [("execute", "begin transaction")]
+    expected = (begin + sql("schema/version_table.sql") + [("commit",)]
+                + begin + sql("schema/lock.sql") + sql("schema/applied.sql"))
+    for migration in migrations.migrations():
+        expected += [("execute", s) for s in migration.statements("redshift", "sparkify")] + sql("schema/record.sql")
+    expected += [("commit",), ("close",)]
+    assert sent == [(e[0], normalize(e[1])) if e[0] == "execute" else e for e in expected]
+    assert sent[:7] == [
+        ("execute", "begin transaction"),
+        ("execute", "CREATE SCHEMA IF NOT EXISTS sparkify"),
+        ("execute", normalize(sql("schema/version_table.sql")[1][1])),
+        ("commit",),
+        ("execute", "begin transaction"),
+        ("execute", "LOCK TABLE sparkify.schema_migrations"),
+        ("execute", "SELECT version, checksum FROM sparkify.schema_migrations ORDER BY version"),
+    ]
+    assert sent[2][1].startswith("CREATE TABLE IF NOT EXISTS sparkify.schema_migrations (")
 
 
 def copy_sql(tmp_path, monkeypatch):

@@ -57,9 +57,9 @@ def test_vacuum_analyze_runs_only_where_loads_changed_tables_then_is_a_no_op(war
     assert sums(warehouse) == before
 
 
-def test_redshift_vacuums_and_analyzes_each_table_only_as_svv_table_info_asks_outside_a_transaction(
-    monkeypatch,
-):
+@pytest.fixture
+def fake_redshift(monkeypatch) -> FakeRedshift:
+    """The ``redshift`` connection as a Redshift one whose DB-API connection records every call."""
     import json
 
     from airflow.providers.amazon.aws.hooks.redshift_sql import RedshiftSQLHook
@@ -68,30 +68,127 @@ def test_redshift_vacuums_and_analyzes_each_table_only_as_svv_table_info_asks_ou
     fake = FakeRedshift()
     monkeypatch.setenv("AIRFLOW_CONN_REDSHIFT", json.dumps(REDSHIFT_CONNECTION))
     monkeypatch.setattr(RedshiftSQLHook, "get_conn", lambda self: fake.connect())
-    fake.table_info_rows = [  # (table, stats_off, rows marked deleted, unsorted percent)
-        ("songplays", 12.5, 40, 3.0),  # both
-        ("users", 0.0, 0, 0.0),  # current: nothing
-        ("time", 0.0, 0, 7.5),  # unsorted only: VACUUM
-        ("staging_songs", 5.0, 0, 0.0),  # stale statistics only: ANALYZE
-        ("maintenance_log", 9.0, 9, 9.0),  # the maintenance's own log: never
-        ("someone_elses_table", 50.0, 9, 9.0),  # not the pipeline's: never
+    return fake
+
+
+def test_redshift_vacuums_and_analyzes_each_table_only_as_svv_table_info_asks_outside_a_transaction(
+    fake_redshift,
+):
+    fake = fake_redshift
+    fake.table_info_rows = [  # (table, stats_off, rows marked deleted, unsorted percent, rows)
+        ("songplays", 12.5, 400, 30.0, 1000),  # both
+        ("users", 0.0, 0, 0.0, 100),  # current: nothing
+        ("time", 0.0, 0, 7.5, 1000),  # unsorted only: VACUUM
+        ("staging_songs", 5.0, 0, 0.0, 1000),  # stale statistics only: ANALYZE
+        ("maintenance_log", 9.0, 9, 9.0, 10),  # the maintenance's own log: never
+        ("someone_elses_table", 50.0, 9, 9.0, 10),  # not the pipeline's: never
     ]
     done = maintenance.vacuum_analyze("redshift", "sparkify", "run-1")
     assert done == {"songplays": "VACUUM ANALYZE", "time": "VACUUM", "staging_songs": "ANALYZE"}
     upkeep = [(sql, autocommit) for sql, autocommit in fake.autocommit_at if sql.startswith(("VACUUM", "ANALYZE"))]
     assert upkeep == [
-        ("VACUUM sparkify.songplays", True), ("ANALYZE sparkify.songplays", True),
-        ("VACUUM sparkify.time", True), ("ANALYZE sparkify.staging_songs", True),
+        ("VACUUM sparkify.songplays TO 95 PERCENT", True), ("ANALYZE sparkify.songplays", True),
+        ("VACUUM sparkify.time TO 95 PERCENT", True), ("ANALYZE sparkify.staging_songs", True),
     ]
     assert any(normalize(s).startswith("SELECT \"table\"::VARCHAR(128)") and "svv_table_info" in s
                for s, _ in fake.statements)
     records = [p for s, p in fake.statements if "INSERT INTO sparkify.maintenance_log" in normalize(s)]
     assert [(p["table_name"], p["action"]) for p in records] == list(done.items())
 
-    fake.table_info_rows = [("songplays", 0.0, 0, 0.0), ("time", 0.0, 0, 0.0)]
+    fake.table_info_rows = [("songplays", 0.0, 0, 0.0, 1000), ("time", 0.0, 0, 0.0, 1000)]
     sent = len(fake.log)
     assert maintenance.vacuum_analyze("redshift", "sparkify", "run-2") == {}
     assert not [e for e in fake.log[sent:] if e[0] == "execute" and "svv_table_info" not in e[1]]
+
+
+def test_redshift_vacuums_only_past_its_own_thresholds_where_vacuum_would_do_something(fake_redshift):
+    """Redshift skips the sort of a table more than 95% sorted and reclaims deleted rows only down to
+    5% of the table: a table with a little unsorted or deleted data is left alone, every day."""
+    fake = fake_redshift
+    fake.table_info_rows = [  # (table, stats_off, rows marked deleted, unsorted percent, rows)
+        ("songplays", 0.0, 50, 4.99, 1000),  # 95.01% sorted, 5% deleted: VACUUM would do nothing
+        ("users", 0.0, 0, 5.0, 1000),  # exactly 95% sorted: not more, so Redshift sorts it
+        ("time", 0.0, 51, 0.0, 1000),  # 5.1% deleted: more than 5%
+        ("artists", 0.0, 0, 0.0, 0),  # empty
+    ]
+    done = maintenance.vacuum_analyze("redshift", "sparkify", "run-1")
+    assert done == {"users": "VACUUM", "time": "VACUUM"}
+    assert [s for s in fake.sql if s.startswith(("VACUUM", "ANALYZE"))] == [
+        "VACUUM sparkify.users TO 95 PERCENT", "VACUUM sparkify.time TO 95 PERCENT"]
+
+    fake.table_info_rows = [("songplays", 0.0, 50, 4.99, 1000), ("users", 0.0, 0, 4.0, 1000)]
+    sent = len(fake.log)
+    assert maintenance.vacuum_analyze("redshift", "sparkify", "run-2") == {}
+    assert [e[0] for e in fake.log[sent:]] == ["execute", "commit", "close"]  # svv_table_info alone
+
+
+def answer(monkeypatch, fake: FakeRedshift, existing: list[str], with_rows: list[str]) -> None:
+    """What information_schema.tables and the tables themselves hold, as the fake warehouse answers."""
+    from tests.operators.helpers import FakeCursor
+
+    execute = FakeCursor.execute
+
+    def answering(self, sql, params=None):
+        execute(self, sql, params)
+        if "FROM information_schema.tables" in sql:
+            self._rows = [(t,) for t in existing]
+        elif "LIMIT 1) AS t" in sql:
+            self._rows = [(t,) for t in with_rows]
+        return self
+
+    monkeypatch.setattr(FakeCursor, "execute", answering)
+
+
+def test_redshift_upkeep_warns_naming_the_grant_when_svv_table_info_hides_tables_that_hold_rows(
+    fake_redshift, monkeypatch, caplog
+):
+    """svv_table_info is visible only to superusers: another user gets no row at all, and upkeep would
+    silently never run. It omits empty tables too, so the warning needs tables that hold rows."""
+    fake = fake_redshift
+    fake.table_info_rows = []
+    answer(monkeypatch, fake, existing=["artists", "someone_elses_table", "songplays", "users"],
+           with_rows=["songplays", "users"])
+    with caplog.at_level("WARNING", logger="sparkify.maintenance"):
+        assert maintenance.vacuum_analyze("redshift", "sparkify", "run-1") == {}
+    (warning,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.getMessage().startswith(
+        "svv_table_info shows no table of schema sparkify, yet 2 of its tables hold rows (songplays, users): "
+        "the view is visible only to superusers")
+    assert "GRANT ROLE sys:operator TO <the connection's user>" in warning.getMessage()
+    assert fake.sql[0].startswith('SELECT "table"::VARCHAR(128)')
+    assert fake.sql[1:] == [
+        "SELECT CAST(table_name AS VARCHAR(128)) FROM information_schema.tables "
+        "WHERE table_schema = %(schema)s AND table_type = 'BASE TABLE' ORDER BY 1",
+        # the pipeline's tables that exist, in the pipeline's order; nobody else's
+        "SELECT CAST('songplays' AS VARCHAR(128)) FROM (SELECT 1 FROM sparkify.songplays LIMIT 1) AS t UNION ALL "
+        "SELECT CAST('users' AS VARCHAR(128)) FROM (SELECT 1 FROM sparkify.users LIMIT 1) AS t UNION ALL "
+        "SELECT CAST('artists' AS VARCHAR(128)) FROM (SELECT 1 FROM sparkify.artists LIMIT 1) AS t",
+    ]
+    assert fake.statements[1][1] == {"schema": "sparkify"}
+    assert not [s for s in fake.sql if s.startswith(("VACUUM", "ANALYZE", "INSERT"))]
+
+    # A new warehouse, every table empty: svv_table_info omits them all, rightly: no warning.
+    caplog.clear()
+    answer(monkeypatch, fake, existing=["artists", "songplays", "users"], with_rows=[])
+    with caplog.at_level("WARNING", logger="sparkify.maintenance"):
+        assert maintenance.vacuum_analyze("redshift", "sparkify", "run-2") == {}
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_the_tables_holding_rows_are_found_on_postgresql(warehouse):
+    """The query the warning rests on, run for real: only the pipeline's tables, only those with a row."""
+    from sparkify.warehouse import Warehouse
+
+    with Warehouse("redshift").transaction() as tx:
+        assert maintenance.tables_with_rows(tx, "public") == []
+    with warehouse.connect() as conn:
+        conn.execute("INSERT INTO load_listing (prefix, listed_at, object_count) "
+                     "VALUES ('song_data', '2018-11-04 01:00:00', 1)")
+        conn.execute("INSERT INTO users (user_id, first_name, last_event_ts) VALUES (10, 'Lily', 1541290000000)")
+        conn.execute("CREATE TABLE someone_elses_table AS SELECT 1 AS x")
+    with Warehouse("redshift").transaction() as tx:
+        assert maintenance.tables_with_rows(tx, "public") == ["users", "load_listing"]
+        assert maintenance.tables_with_rows(tx, "no_such_schema") == []
 
 
 # -- retention -----------------------------------------------------------------------------------------

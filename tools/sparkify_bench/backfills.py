@@ -44,6 +44,8 @@ def section_backfill(bench: Bench) -> dict[str, Any]:
         "cpu_ratio_pairs": spread([e.cpu["airflow"] / f.cpu["airflow"] for e, f in pairs if f.cpu["airflow"]]),
         "seconds_per_run": {d: walls[d]["median"] / hours for d in runs},
         "failures": [f for bs in runs.values() for b in bs for f in b.failures],
+        # How long a run's transaction waited for another's lock (ACCESS EXCLUSIVE, docs/backfills.md).
+        "longest_lock_wait_s": max(b.longest_lock_wait for b in runs[ETL]),
         "goal": GOALS["backfill"], "pass": ok and wall_ratio <= 1.25,
     }
 
@@ -73,6 +75,7 @@ def section_scale(bench: Bench) -> dict[str, Any]:
     return {
         "runs": run.runs, "succeeded": run.succeeded, "command": run.command, "wall_s": run.wall,
         "runs_per_minute": run.runs / (run.wall / 60), "airflow_cpu_s": run.cpu["airflow"],
+        "longest_lock_wait_s": run.longest_lock_wait,
         "postgres_cpu_s": run.cpu["postgres"], "moto_cpu_s": run.cpu["moto"],
         "contract": {t: ("matches" if not d else d) for t, d in contract.items()},
         "contract_pass": not any(contract.values()), "quality_errors": dict(errors), "rows": dict(rows),

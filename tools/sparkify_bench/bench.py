@@ -34,7 +34,7 @@ from sparkify_bench.plan import (
     Plan,
 )
 from sparkify_bench.stack import BenchStack
-from sparkify_bench.warehouse import explain, pg_execute, pg_query
+from sparkify_bench.warehouse import LockWaits, explain, pg_execute, pg_query
 from sparkify_local.airflow_api import ApiError
 from sparkify_local.config import Config, RunnerError
 from sparkify_local.progress import say
@@ -58,6 +58,7 @@ class Backfill:
     completions: list[float] = field(default_factory=list)  # minutes after creation, per run
     failures: list[str] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
+    longest_lock_wait: float = 0.0  # seconds, the longest any warehouse lock request waited (LockWaits)
 
 
 class Bench:
@@ -210,6 +211,7 @@ class Bench:
                    + (f"CeleryExecutor, {stack.config.workers} workers" if stack.config.celery else "LocalExecutor")
                    + ("" if self.args.via_cli else "; sent as POST /api/v2/backfills"))
         cpu0 = stack.cpu()
+        waits = LockWaits(stack.warehouse_url).__enter__()
         if self.args.via_cli:
             args = command.split("#")[0].split()[1:]
             stack.airflow(*args)
@@ -237,6 +239,7 @@ class Bench:
                 last_report = time.monotonic()
             time.sleep(poll)
         cpu1 = stack.cpu()
+        waits.__exit__(None, None, None)
         runs = airflow_api.backfill_runs(stack, info)
         total, ok = len(runs), sum(1 for r in runs if r["state"] == "success")
         created = airflow_api.when(info["created_at"])
@@ -251,11 +254,12 @@ class Bench:
                           cpu={k: cpu1[k] - cpu0[k] for k in cpu0}, succeeded=ok, command=command,
                           max_active_runs=mar, parallelism=stack.config.parallelism,
                           completions=sorted((end - created).total_seconds() / 60 for end in ends),
-                          failures=failures, run_ids=[r["dag_run_id"] for r in runs])
+                          failures=failures, run_ids=[r["dag_run_id"] for r in runs],
+                          longest_lock_wait=waits.longest)
         if not quiet:
             say(f"    {dag_id}: {ok}/{total} runs succeeded, wall {wall:.1f} s, Airflow CPU "
                 f"{result.cpu['airflow']:.1f} s (PostgreSQL {result.cpu['postgres']:.1f} s, "
-                f"moto {result.cpu['moto']:.1f} s)")
+                f"moto {result.cpu['moto']:.1f} s); longest lock wait {waits.longest:.2f} s")
             for failure in failures[:5]:
                 say(f"    FAILED {failure} (logs in {stack.airflow_home / 'logs'})")
         return result

@@ -53,6 +53,8 @@ def report(results: dict[str, Any]) -> tuple[str, str]:
              f"{verdict(b['pass'])}",
              f"| Backfill of {b['runs']} runs, wall | {fmt(b['wall_s'][ETL], ' s')} | {fmt(b['wall_s'][FLOOR], ' s')} "
              f"| {b['wall_ratio']:.2f}x; {fmt(b['wall_ratio_pairs'], 'x', 2)} | <= 1.25x | {verdict(b['pass'])} |")
+        both(f"   longest lock wait (a transaction waiting for another run's lock): {b['longest_lock_wait_s']:.2f} s",
+             f"| Backfill of {b['runs']} runs, longest lock wait | {b['longest_lock_wait_s']:.2f} s | - | - | - | - |")
         md.append(f"| Backfill of {b['runs']} runs, CPU of Airflow's processes | {fmt(b['airflow_cpu_s'][ETL], ' s')} "
                   f"| {fmt(b['airflow_cpu_s'][FLOOR], ' s')} | {b['cpu_ratio'] or 0:.2f}x; "
                   f"{fmt(b['cpu_ratio_pairs'], 'x', 2)} | - | - |")
@@ -120,6 +122,7 @@ def report(results: dict[str, Any]) -> tuple[str, str]:
              f"Airflow CPU {sc['airflow_cpu_s']:.0f} s, PostgreSQL CPU {sc['postgres_cpu_s']:.0f} s",
              f"| Backfill of {sc['runs']} runs | {sc['wall_s']:.0f} s, {sc['runs_per_minute']:.1f} runs/min, "
              f"Airflow CPU {sc['airflow_cpu_s']:.0f} s | - | - | contract holds | {verdict(sc['pass'])} |")
+        both(f"     longest lock wait: {sc['longest_lock_wait_s']:.2f} s")
         both(f"     command: {sc['command']}")
         commands.append(sc["command"])
         both("   tables vs the data contract: " + ", ".join(f"{t} {v if v == 'matches' else 'DIFFERS'}"

@@ -56,3 +56,37 @@ def explain(url: str) -> dict[str, str]:
         sql = render(f"analysis/{path.name}", schema="public", dialect="postgres")
         out[path.name] = "\n".join(r[0] for r in pg_query(url, "EXPLAIN " + sql))
     return out
+
+
+class LockWaits:
+    """The longest lock wait seen in a warehouse database while the block runs: pg_locks' ``waitstart``
+    (PostgreSQL 14+) of every lock not yet granted, sampled every ``every`` seconds in a thread. A
+    figure (how long a run waited for another's ACCESS EXCLUSIVE lock), not a goal."""
+
+    def __init__(self, url: str, every: float = 0.1) -> None:
+        import threading
+
+        self.url, self.every = url, every
+        self.longest = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> LockWaits:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _sample(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            while not self._stop.is_set():
+                (wait,) = conn.execute(
+                    "SELECT COALESCE(MAX(EXTRACT(EPOCH FROM clock_timestamp() - waitstart)), 0) FROM pg_locks "
+                    "WHERE NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                ).fetchone()
+                self.longest = max(self.longest, float(wait))
+                self._stop.wait(self.every)

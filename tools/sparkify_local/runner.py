@@ -98,6 +98,8 @@ def command_up(config: Config) -> int:
     password = stack.admin_password() or f"(see {stack.airflow_home}/simple_auth_manager_passwords.json.generated)"
     say("")
     say(f"Airflow UI: http://127.0.0.1:{stack.api_port}/dags/{DAG_ID}   login: admin / {password}")
+    say(f"quality:    http://127.0.0.1:{stack.api_port}/plugin/sparkify-quality/sparkify/quality/?dag_id={DAG_ID}"
+        f"&start={config.start:%Y-%m-%dT%H:%M}&end={config.end:%Y-%m-%dT%H:%M}   (checks per hour; docs/quality.md)")
     say(f"warehouse:  {redact_url(stack.warehouse_url)}")
     say(f"S3:         {stack.moto.endpoint} bucket {config.bucket}"
         + ("" if config.source else " (demo data: the days of the window and the last day)"))

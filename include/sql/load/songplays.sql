@@ -1,7 +1,9 @@
 {%- from 'load/personal_data.jinja' import personal with context -%}
+{%- from 'text.jinja' import compared with context -%}
 {#- One songplay per NextSong event of the run's interval. songplay_id is an MD5 of the event's
     session, item in session and ts, so a rerun gives the same ids. The song is the one whose
-    title and artist name equal the event's exactly and whose duration is within 1 ms of the
+    title and artist name equal the event's (as Redshift compares VARCHAR:
+    trailing blanks aside, text.jinja) and whose duration is within 1 ms of the
     event's length; when several songs match, the smallest song_id wins. -#}
 SELECT songplay_id, start_time, user_id, level, song_id, artist_id, session_id, location, user_agent
 FROM (
@@ -10,7 +12,7 @@ FROM (
             || CAST(e.ts AS VARCHAR(24)))                                AS songplay_id,
         TIMESTAMP 'epoch' + (e.ts / 1000) * INTERVAL '1 second'
             + MOD(e.ts, 1000) * INTERVAL '1 millisecond'                 AS start_time,
-        CAST(NULLIF(e.userid, '') AS INTEGER)                            AS user_id,
+        CAST(NULLIF({{ compared('e.userid') }}, '') AS INTEGER)                            AS user_id,
         e.level                                                          AS level,
         s.song_id                                                        AS song_id,
         s.artist_id                                                      AS artist_id,
@@ -23,10 +25,10 @@ FROM (
         )                                                                AS pick
     FROM {{ schema }}.staging_events e
     LEFT JOIN {{ schema }}.staging_songs s
-        ON  s.title = e.song
-        AND s.artist_name = e.artist
+        ON  {{ compared('s.title') }} = {{ compared('e.song') }}
+        AND {{ compared('s.artist_name') }} = {{ compared('e.artist') }}
         AND ABS(s.duration - e.length) <= 0.001000001  -- 1 ms, with room for binary rounding
-    WHERE e.page = 'NextSong'
+    WHERE {{ compared('e.page') }} = 'NextSong'
       AND e.ts >= %(interval_start_ms)s AND e.ts < %(interval_end_ms)s
 ) AS plays
 WHERE pick = 1

@@ -1,4 +1,5 @@
 {%- from 'load/personal_data.jinja' import personal with context -%}
+{%- from 'text.jinja' import compared with context -%}
 {#- Each user seen in the interval (any page, non-empty userId), with the attributes of their
     latest event by ts. A user already stored from a later event is left alone, so loading an
     older interval after a newer one never rolls a level back. -#}
@@ -16,7 +17,7 @@ FROM (
             ORDER BY e.ts DESC, e.sessionid DESC, e.iteminsession DESC, e.level, e.firstname, e.lastname, e.gender
         ) AS pick
     FROM {{ schema }}.staging_events e
-    WHERE e.userid IS NOT NULL AND e.userid <> ''
+    WHERE e.userid IS NOT NULL AND {{ compared('e.userid') }} <> ''
       AND e.ts >= %(interval_start_ms)s AND e.ts < %(interval_end_ms)s
 ) AS latest
 LEFT JOIN {{ schema }}.users u ON u.user_id = latest.user_id

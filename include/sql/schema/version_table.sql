@@ -1,6 +1,7 @@
-{#- The version table, created before any migration runs, then locked for the rest of the
-    migrating transaction so that two migrators never apply the same migration twice. LOCK is
-    valid on Redshift and PostgreSQL (unlike PostgreSQL's advisory locks). -#}
+{#- The version table, created (when missing) in a transaction of its own that migrate commits
+    before it locks the table: on Redshift a transaction's snapshot is taken at its first CREATE
+    TABLE, SELECT or DML, not at LOCK, so creating it in the migrating transaction would freeze
+    that transaction's view of the applied versions before the lock was granted. -#}
 CREATE SCHEMA IF NOT EXISTS {{ schema }};
 
 CREATE TABLE IF NOT EXISTS {{ schema }}.schema_migrations (
@@ -10,5 +11,3 @@ CREATE TABLE IF NOT EXISTS {{ schema }}.schema_migrations (
     applied_at      TIMESTAMP NOT NULL,
     PRIMARY KEY (version)
 );
-
-LOCK TABLE {{ schema }}.schema_migrations;

@@ -76,7 +76,8 @@ def access_policy(
     manifest_prefix: str,
     partition: str = "aws",
 ) -> dict[str, Any]:
-    """Least privilege for staging: list and read the source prefixes, read and write the manifests.
+    """Least privilege for staging: list and read the source prefixes, read and write the manifests,
+    and locate the manifest bucket (GetBucketLocation: it must be in the COPY's region).
 
     Redshift's COPY reads the manifests and the objects they list; Airflow (through the same role,
     the ``role_arn`` of the pipeline's AWS connection) lists the prefixes, reads the objects' ETags
@@ -106,6 +107,13 @@ def access_policy(
                 "Effect": "Allow",
                 "Action": ["s3:GetObject", "s3:PutObject"],
                 "Resource": f"{s3}{manifest_bucket}/{manifest_prefix.strip('/')}/*",
+            },
+            {
+                # The staging checks the manifest bucket is in the COPY's REGION (Redshift requires it).
+                "Sid": "LocateManifestBucket",
+                "Effect": "Allow",
+                "Action": "s3:GetBucketLocation",
+                "Resource": f"{s3}{manifest_bucket}",
             },
         ],
     }

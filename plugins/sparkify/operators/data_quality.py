@@ -86,7 +86,10 @@ class DataQualityOperator(BaseOperator):
         outcomes: list[tuple[Check, Any, bool]] = []
         details: dict[str, str] = {}
         samples: dict[str, list[str]] = {}
-        with wh.transaction() as tx:
+        # Each check's query is a transaction of its own (autocommit): a check never holds one table
+        # while it waits for another, so it cannot close a deadlock with staging or the loads, whose
+        # LOCKs are ACCESS EXCLUSIVE (docs/backfills.md). The results are recorded together below.
+        with wh.autocommit() as tx:
             for check in checks:
                 rows = tx.fetch_sql(sql[check.name], params)
                 actual = rows[0][0] if rows else None
@@ -101,6 +104,7 @@ class DataQualityOperator(BaseOperator):
                     names = [d[0] for d in tx.cursor.description]
                     samples[check.name] = [_sample(names, row) for row in found[:SAMPLES]]
                 outcomes.append((check, actual, passed))
+        with wh.transaction() as tx:
             self._record(tx, outcomes, samples, params, context)
         self.check_results = [check.result(actual, passed) for check, actual, passed in outcomes]
 

@@ -91,6 +91,11 @@ def validated(
             raise settings.InvalidParam(
                 f"json_format={json_format!r}: use 'auto', 'auto ignorecase' or s3://bucket/jsonpaths.json"
             )
+        if S3_URI.match(json_format) and re.search(r"['\\]", json_format):
+            raise settings.InvalidParam(
+                f"json_format={json_format!r}: the JSONPaths file's URI must not hold ' or \\ (it is written into the "
+                "COPY statement's quoted FORMAT AS JSON literal, which takes no bind parameter)"
+            )
         if not REGION.match(region):
             raise settings.InvalidParam(f"region={region!r} is not an AWS region name")
         listing_period = _non_negative(listing_period_hours, "listing_period_hours")

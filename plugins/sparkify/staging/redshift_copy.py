@@ -4,6 +4,12 @@ with a source-key column), its manifest written to ``manifest_bucket``.
 COPY takes no bind parameters, so the credentials are part of the statement: they are registered
 with Airflow's secrets masker where they are read, and the statement is logged, and its errors
 reported, with their values shown as ``***``.
+
+When a COPY fails, Redshift says only "Check 'stl_load_errors' system table for details": the
+rejected rows are read back (``stage/load_errors_sys.sql``, else ``stage/load_errors_stl.sql``) and
+the task fails at once (:class:`LoadRejected`) naming, for up to five rows, the object's S3 URI,
+the line, the column, the raw value and Redshift's reason, as the PostgreSQL path's messages do.
+A failure with no rejected row (access denied, a throttled read) stays a :class:`TransientError`.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from sparkify.errors import TransientError
+from sparkify.errors import PermanentError, TransientError, error_code
 from sparkify.s3 import S3, S3Object
 from sparkify.settings import InvalidParam
 from sparkify.staging.params import StagingParams
@@ -22,6 +28,12 @@ from sparkify.tables import STAGING_COLUMNS
 from sparkify.warehouse import Session
 
 log = logging.getLogger(__name__)
+
+LOAD_ERROR_SOURCES = ("stage/load_errors_sys.sql", "stage/load_errors_stl.sql")
+
+
+class LoadRejected(PermanentError):
+    """Redshift's COPY rejected rows of the data: the same objects fail the same way again."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,7 @@ def copier(tx: Session, s3: S3, p: StagingParams, *, aws_conn_id: str | None, ma
             "manifest_bucket is required on Redshift: COPY reads its object list from a manifest "
             "written there (the source bucket may be read-only)"
         )
+    check_manifest_region(s3, p)
     if p.table not in STAGING_COLUMNS:
         raise InvalidParam(f"{p.table} is not a staging table ({', '.join(STAGING_COLUMNS)})")
     columns = [c for c in STAGING_COLUMNS[p.table] if c != p.source_key_column]
@@ -96,7 +109,14 @@ def copier(tx: Session, s3: S3, p: StagingParams, *, aws_conn_id: str | None, ma
             try:
                 tx.execute(statement(key, secret.text), shown=shown)
             except Exception as err:
-                raise TransientError(f"COPY into {p.table} failed: {secret.hide(str(err))}") from None
+                reason = secret.hide(str(err))
+                rejected = load_errors(tx, [f"s3://{p.s3_bucket}/{o.key}" for o in group])
+                if rejected:
+                    raise LoadRejected(
+                        f"COPY into {p.table} rejected the data; nothing was staged. "
+                        + "; ".join(describe(row) for row in rejected)
+                    ) from None
+                raise TransientError(f"COPY into {p.table} failed: {reason}") from None
             (copied,) = tx.fetchone("SELECT pg_last_copy_count()")
             total += copied
             if p.source_key_column:
@@ -107,6 +127,51 @@ def copier(tx: Session, s3: S3, p: StagingParams, *, aws_conn_id: str | None, ma
         return rows, total
 
     return copy
+
+
+def check_manifest_region(s3: S3, p: StagingParams) -> None:
+    """Redshift reads a COPY's manifest from the COPY's ``REGION``: a manifest bucket elsewhere fails
+    every COPY, so it fails the task first, naming both. A role without ``s3:GetBucketLocation``
+    (the setup DAG's policy grants it) leaves the check to the COPY, with a warning."""
+    try:
+        actual = s3.bucket_region(p.manifest_bucket)
+    except Exception as err:
+        if error_code(err) not in ("AccessDenied", "403"):
+            raise
+        log.warning("Cannot check the region of manifest_bucket=%s (no s3:GetBucketLocation); the COPY will tell",
+                    p.manifest_bucket)
+        return
+    if actual != p.region:
+        raise InvalidParam(
+            f"manifest_bucket={p.manifest_bucket!r} is in {actual}, but region={p.region!r}: Redshift reads the "
+            f"COPY manifest from the COPY's REGION, so use a manifest bucket in {p.region} (or set region to {actual} "
+            "if the source bucket is there too)"
+        )
+
+
+def load_errors(tx: Session, uris: list[str]) -> list[tuple]:
+    """Up to five rows the failed COPY rejected: (S3 URI, line, column, raw value, reason).
+
+    A failed statement aborts Redshift's transaction, so it is rolled back first; the connection
+    (the session the error views are keyed on) stays. A view this user cannot read is skipped."""
+    params = {f"f{i}": uri for i, uri in enumerate(uris)}
+    for template in LOAD_ERROR_SOURCES:
+        tx.connection.rollback()
+        try:
+            rows = tx.fetch_file(template, params, count=len(uris))
+        except Exception as err:  # not readable here (stl_load_errors on Serverless, say)
+            log.info("Could not read the load errors with %s: %s", template, err)
+            continue
+        if rows:
+            return rows[:5]
+    return []
+
+
+def describe(row: tuple) -> str:
+    """One rejected row as the PostgreSQL path words a bad line: URI, line, column, value, reason."""
+    uri, line, column, value, reason = (v.strip() if isinstance(v, str) else v for v in row)
+    shown = "not recorded" if value is None else repr(value)
+    return f"{uri}, line {line}: column {column}: {reason} (raw value {shown})"
 
 
 def manifest(p: StagingParams, objects: list[S3Object]) -> dict:

@@ -13,6 +13,7 @@ from sparkify.resources import peak_rss_mb
 from sparkify.s3 import S3, S3Object
 from sparkify.staging import late_data, manifest
 from sparkify.staging.params import StagingParams
+from sparkify.tables import REFRESHES
 from sparkify.warehouse import Session, Warehouse
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def stage(
 ) -> dict[str, Any]:
     """Stage the new or changed objects of ``pages`` into ``p.table`` in one transaction; the task's result."""
     with wh.transaction() as tx:
-        tx.run_file("stage/lock_manifest.sql", schema=p.schema)
+        tx.run_file("stage/lock_manifest.sql", schema=p.schema, with_refresh=bool(REFRESHES.get(p.table)))
         tx.run_file("stage/create_listing.sql")
         listed = manifest.record_listing(tx, p, pages)
         if p.s3_prefix:

@@ -1,0 +1,5 @@
+import sys
+
+from sparkify_aws_check.check import main
+
+sys.exit(main())
