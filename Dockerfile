@@ -12,8 +12,8 @@
 # (docker-compose.yaml, .env). .dockerignore keeps .env, .venv and local state out of the context.
 FROM apache/airflow:slim-3.3.2-python3.11
 
-# The lock file to install: requirements.lock (the pipeline's runtime pins). A lock that adds
-# the Celery provider can be chosen for the Celery profile (docs/docker.md, "Celery workers").
+# The lock file to install: requirements.lock (the pipeline's runtime pins), or for the Celery
+# profile requirements-celery.lock, which adds the Celery provider (docs/docker.md, "Celery workers").
 ARG REQUIREMENTS=requirements.lock
 
 ENV PYTHONPATH=/opt/airflow/plugins \

@@ -75,4 +75,5 @@ aws-check: install
 lock:
 	@test -x $(VENV)/bin/uv || { $(PYTHON) -m venv $(VENV) && $(PY) -m pip install --quiet "uv==$(UV_VERSION)"; }
 	$(VENV)/bin/uv pip compile pyproject.toml --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
-	$(VENV)/bin/uv pip compile pyproject.toml --quiet --extra local --extra dev --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements-dev.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --quiet --extra celery --constraint requirements.lock --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements-celery.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --quiet --extra celery --extra local --extra dev --constraint requirements-celery.lock --python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements-dev.lock

@@ -65,6 +65,7 @@ SLOW_MODULES = (
     "tests/local/test_quality_page_ui.py",
     "tests/containers/test_compose.py", "tests/containers/test_lock_install.py", "tests/dags/test_airflow_cli.py",
     "tests/dags/test_etl_real_data.py", "tests/alerts/test_late_run.py", "tests/aws/test_setup_teardown.py",
+    "tests/celery/",
 )
 
 

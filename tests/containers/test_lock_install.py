@@ -94,3 +94,36 @@ def test_runtime_lock_installs_and_runs_the_dags_on_the_image_python(tmp_path):
     assert report["airflow"] == airflow_version
     assert report["import_errors"] == {}
     assert "sparkify_etl" in report["dags"]
+
+
+CELERY_CHECK = r"""
+import json, subprocess, sys
+from airflow.providers.celery.executors.celery_executor import CeleryExecutor, app
+import redis
+help_text = subprocess.run([sys.executable, "-m", "airflow", "celery", "worker", "--help"], capture_output=True,
+                           text=True, check=True).stdout
+options = [o for o in ("--celery-hostname", "--skip-serve-logs", "--concurrency") if o in help_text]
+print(json.dumps({"broker": app.conf.broker_url, "redis": redis.__version__, "options": options}))
+"""
+
+
+def test_celery_lock_installs_and_loads_the_celery_executor_and_worker(tmp_path):
+    """The Celery profile's image installs requirements-celery.lock: exactly, `uv pip check` clean, and the
+    CeleryExecutor and `airflow celery worker` (with the options the local stack uses) load from it."""
+    lock = ROOT / "requirements-celery.lock"
+    venv = tmp_path / "venv"
+    run(uv(), "venv", "--quiet", "--python", sys.executable, venv)
+    python = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AIRFLOW", "SPARKIFY_", "PYTHON", "VIRTUAL_ENV", "UV_PYTHON", "CONDA"))}
+    run(uv(), "pip", "sync", "--quiet", "--python", python, lock, env=env)
+    run(uv(), "pip", "check", "--python", python, env=env)
+    child_env = {**env, "AIRFLOW_HOME": str(tmp_path / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                 "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+                 "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6399/0",
+                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{tmp_path / 'airflow.db'}"}
+    result = run(python, "-c", CELERY_CHECK, env=child_env, cwd=tmp_path)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["broker"] == "redis://127.0.0.1:6399/0"
+    assert report["redis"] == pins(lock)["redis"]
+    assert report["options"] == ["--celery-hostname", "--skip-serve-logs", "--concurrency"]

@@ -51,7 +51,8 @@ INTERRUPTED_END = START + timedelta(days=2)  # 48 runs: the interrupted run cann
 RUN_TIMEOUT = 900  # seconds for one whole `run` on a loaded machine
 CONFIG_NAMES = (
     "START", "END", "SOURCE", "WAREHOUSE_URL", "PG_PORT", "S3_PORT", "AIRFLOW_PORT", "MAX_ACTIVE_RUNS",
-    "AIRFLOW_PARALLELISM", "REPROCESS", "RUN_BACKWARDS", "BUCKET", "STATE_DIR", "GRAIN",
+    "AIRFLOW_PARALLELISM", "REPROCESS", "RUN_BACKWARDS", "BUCKET", "STATE_DIR", "GRAIN", "EXECUTOR", "WORKERS",
+    "BROKER_PORT",
 )
 
 

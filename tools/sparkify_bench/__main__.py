@@ -33,6 +33,10 @@ Sections (``--only``, comma-separated; default all, run in this order):
                  yet staged): wall, and its Stage_songs task's objects/s against a boto3 GET of the
                  same objects. Goals: one run >= 50x faster than the hourly runs, daily >= 20x,
                  first-time Stage_songs >= 0.8x the GET floor.
+``celery``       A backfill of 48 hourly runs of ``sparkify_etl`` (songs staged) on the LocalExecutor, then
+                 on the CeleryExecutor with two workers and a Redis broker (make run EXECUTOR=celery
+                 WORKERS=2): wall and CPU side by side, task instances per worker, the tables against
+                 the data contract. Run last: it leaves the scheduler on Celery.
 
 Every ratio comes from the pipeline and its floor run alternately (``--repeats``, default 3,
 each), reported as medians with the spread (min-max). Everything runs on a private stack

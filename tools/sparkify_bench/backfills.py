@@ -118,3 +118,41 @@ def section_sweep(bench: Bench) -> dict[str, Any]:
     return {"runs": plan.sweep_hours, "max_active_runs": by_mar, "parallelism_at_best_mar": by_par,
             "best_max_active_runs": best_mar, "best_parallelism": best_par,
             "rule": "largest value whose wall time is >= 5% below every smaller value's"}
+
+
+def section_celery(bench: Bench) -> dict[str, Any]:
+    """The same backfill on the LocalExecutor, then on the CeleryExecutor with two workers and a Redis
+    broker (make run EXECUTOR=celery WORKERS=2), side by side on one stack. Celery runs last: the
+    scheduler is left on it (SECTIONS puts this section after every other)."""
+    bench.ensure_airflow()
+    bench.warm_up()
+    plan, stack = bench.plan, bench.stack
+    hours, workers = plan.celery_hours, 2
+    say(f"• celery: {hours} hourly runs from {BACKFILL_START:%Y-%m-%dT%H:%M} on the LocalExecutor, then on the "
+        f"CeleryExecutor with {workers} workers")
+    bench.reset_events()
+    local = bench.backfill(ETL, BACKFILL_START, hours)
+    stack.switch_to_celery(workers)
+    bench.reset_events()
+    celery = bench.backfill(ETL, BACKFILL_START, hours)
+    end = BACKFILL_START + timedelta(hours=hours)
+    contract = check_contract(stack.warehouse_url, bench.source, BACKFILL_START, end)
+    per_worker = stack.tasks_per_worker(celery.run_ids)
+    say("  tables vs the data contract after the Celery backfill: "
+        + ", ".join(f"{t} {'matches' if not d else 'DIFFERS'}" for t, d in contract.items()))
+    say("  task instances per worker: " + ", ".join(f"{k} {v}" for k, v in per_worker.items()))
+    shapes = {"LocalExecutor": local, f"CeleryExecutor, {workers} workers": celery}
+    return {
+        "runs": hours, "workers": workers,
+        "shapes": {name: {"wall_s": b.wall, "airflow_cpu_s": b.cpu["airflow"], "broker_cpu_s": b.cpu.get("broker", 0.0),
+                          "postgres_cpu_s": b.cpu["postgres"], "moto_cpu_s": b.cpu["moto"],
+                          "succeeded": b.succeeded, "command": b.command} for name, b in shapes.items()},
+        "wall_ratio": celery.wall / local.wall if local.wall else None,
+        "cpu_ratio": (celery.cpu["airflow"] + celery.cpu.get("broker", 0.0)) / local.cpu["airflow"]
+        if local.cpu["airflow"] else None,
+        "task_instances_per_worker": per_worker,
+        "contract": {t: ("matches" if not d else d) for t, d in contract.items()},
+        "failures": (local.failures + celery.failures)[:20],
+        "pass": local.succeeded == celery.succeeded == hours and not any(contract.values())
+        and len(per_worker) == workers,
+    }

@@ -72,7 +72,7 @@ class Bench:
         self.stack: BenchStack | None = None
         self.song_keys: list[str] = []
         self.bench_dbs: dict[str, str] = {}
-        self.idle: dict[str, float] = {"airflow": 0.0, "postgres": 0.0, "moto": 0.0}
+        self.idle: dict[str, float] = {"airflow": 0.0, "postgres": 0.0, "moto": 0.0, "broker": 0.0}
 
     # -- setup ------------------------------------------------------------------------------------
 
@@ -207,7 +207,8 @@ class Bench:
                 "reprocess_behavior": "completed"}
         command = (f"airflow backfill create --dag-id {dag_id} --from-date {iso(start)} --to-date {iso(last)} "
                    f"--max-active-runs {mar} --reprocess-behavior completed   "
-                   f"# [core] parallelism {stack.config.parallelism}, LocalExecutor"
+                   f"# [core] parallelism {stack.config.parallelism}, "
+                   + (f"CeleryExecutor, {stack.config.workers} workers" if stack.config.celery else "LocalExecutor")
                    + ("" if self.args.via_cli else "; sent as POST /api/v2/backfills"))
         cpu0 = stack.cpu()
         waits = LockWaits(stack.warehouse_url).__enter__()
@@ -298,7 +299,8 @@ class Bench:
 
         return {"staging": staging.section_staging, "incremental": staging.section_incremental,
                 "memory": staging.section_memory, "backfill": backfills.section_backfill,
-                "scale": backfills.section_scale, "sweep": backfills.section_sweep, "month": month.section_month}
+                "scale": backfills.section_scale, "sweep": backfills.section_sweep, "month": month.section_month,
+                "celery": backfills.section_celery}
 
     def run(self, sections: list[str]) -> int:
         self.results["machine"] = machine()

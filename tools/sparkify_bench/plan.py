@@ -13,7 +13,7 @@ FLOOR_DAG_FILE = PACKAGE / "floor_dag.py"
 OUT = ROOT / "bench-output"
 DATA = (ROOT / ".." / "shared" / "data" / "sparkify").resolve()
 ETL, FLOOR = "sparkify_etl", "sparkify_floor"
-SECTIONS = ("staging", "incremental", "memory", "backfill", "scale", "sweep", "month")
+SECTIONS = ("staging", "incremental", "memory", "backfill", "scale", "sweep", "month", "celery")
 MONTH = (datetime(2018, 11, 1), datetime(2018, 12, 1))
 STAR = ("songplays", "users", "songs", "artists", "time")
 MEMORY_BUCKET = "sparkify-bench-memory"
@@ -56,13 +56,15 @@ class Plan:
     sweep_parallelism: list[int]
     settle_timeout: float
     idle_seconds: float
+    celery_hours: int = 48  # the celery section's backfill, on each executor
 
     @classmethod
     def make(cls, args: argparse.Namespace) -> Plan:
         if args.quick:
             plan = cls(songs=300, repeats=2, backfill_hours=3, get_threads=[4, 16], get_sample=300,
                        events_mib=[2, 10], memory_songs=600, scale_start=BACKFILL_START, scale_hours=4,
-                       sweep_hours=3, sweep_mar=[1, 3], sweep_parallelism=[4], settle_timeout=30, idle_seconds=10)
+                       sweep_hours=3, sweep_mar=[1, 3], sweep_parallelism=[4], settle_timeout=30, idle_seconds=10,
+                       celery_hours=3)
         else:
             plan = cls(songs=None, repeats=3, backfill_hours=24, get_threads=[1, 2, 4, 8, 16, 32, 64],
                        get_sample=2000, events_mib=[100, 1024], memory_songs=100_000,

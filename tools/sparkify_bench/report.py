@@ -168,6 +168,24 @@ def report(results: dict[str, Any]) -> tuple[str, str]:
         both(f"   star tables equal in all shapes: {mo['checksums_equal']}; one run vs the data contract: "
              + ", ".join(f"{t} {v if v == 'matches' else 'DIFFERS'}" for t, v in mo["contract"].items()))
         both(f"   verdict: {verdict(mo['pass'])}")
+    if "celery" in s and "error" not in s["celery"]:
+        ce = s["celery"]
+        both(f"\n7. LocalExecutor vs CeleryExecutor with {ce['workers']} workers ({ce['runs']} hourly runs, {ETL})")
+        for name, x in ce["shapes"].items():
+            both(f"   {name:28}: {x['succeeded']}/{ce['runs']} runs, wall {x['wall_s']:.1f} s, Airflow CPU "
+                 f"{x['airflow_cpu_s']:.1f} s (workers included), broker CPU {x['broker_cpu_s']:.1f} s, PostgreSQL "
+                 f"CPU {x['postgres_cpu_s']:.1f} s")
+            both(f"     command: {x['command']}")
+            commands.append(x["command"])
+        local, celery = ce["shapes"].values()
+        md.append(f"| Backfill of {ce['runs']} runs, LocalExecutor vs CeleryExecutor ({ce['workers']} workers): "
+                  f"wall, CPU of Airflow's processes (and Redis) | Celery {celery['wall_s']:.0f} s, "
+                  f"{celery['airflow_cpu_s'] + celery['broker_cpu_s']:.0f} CPU-s | Local {local['wall_s']:.0f} s, "
+                  f"{local['airflow_cpu_s']:.0f} CPU-s | {ce['wall_ratio'] or 0:.2f}x wall, "
+                  f"{ce['cpu_ratio'] or 0:.2f}x CPU | - | {verdict(ce['pass'])} |")
+        both(f"   Celery/Local: wall {ce['wall_ratio'] or 0:.2f}x, CPU {ce['cpu_ratio'] or 0:.2f}x; task instances "
+             f"per worker: {ce['task_instances_per_worker']}; tables vs the data contract: "
+             + ", ".join(f"{t} {v if v == 'matches' else 'DIFFERS'}" for t, v in ce["contract"].items()))
     for name, section in s.items():
         if "error" in section:
             both(f"\n{name}: ERROR {section['error'][-500:]}")

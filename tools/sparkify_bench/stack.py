@@ -44,6 +44,7 @@ class BenchStack(Stack):
             "airflow": sum(process_cpu(p.pid) for p in self.processes.values()),
             "postgres": process_cpu(self.postgres_pid()),
             "moto": process_cpu(self.moto.process.pid if self.moto and self.moto.process else None),
+            "broker": process_cpu(self.broker.process.pid if self.broker and self.broker.process else None),
         }
 
     def restart_scheduler(self, parallelism: int) -> None:
@@ -68,3 +69,20 @@ class BenchStack(Stack):
                 raise RunnerError(f"the scheduler exited on restart; see {self.logs / 'scheduler.log'}")
             time.sleep(1)
         raise RunnerError("the restarted scheduler did not start within 120 s")
+
+    def switch_to_celery(self, workers: int) -> None:
+        """From here on, the CeleryExecutor: a Redis broker, the scheduler restarted with the executor,
+        and ``workers`` Celery workers (as `make run EXECUTOR=celery WORKERS=…` starts them)."""
+        self.config.executor, self.config.workers = "celery", workers
+        self.start_broker()
+        self.restart_scheduler(self.config.parallelism)
+        self.start_workers()
+
+    def tasks_per_worker(self, run_ids: list[str]) -> dict[str, int]:
+        """Task instances of these runs per hostname (the worker that ran their last try), from the REST API."""
+        counts: dict[str, int] = {}
+        for run_id in run_ids:
+            for ti in self.api("GET", f"/api/v2/dags/sparkify_etl/dagRuns/{run_id}/taskInstances")["task_instances"]:
+                if ti.get("hostname"):
+                    counts[ti["hostname"]] = counts.get(ti["hostname"], 0) + 1
+        return dict(sorted(counts.items()))

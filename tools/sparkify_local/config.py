@@ -21,11 +21,15 @@ STACK_OWNED = frozenset({
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__API__HOST",
     "AIRFLOW__API__PORT", "AIRFLOW__API__BASE_URL", "AIRFLOW__LOGGING__BASE_LOG_FOLDER",
     "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE", "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS",
+    "AIRFLOW__CELERY__BROKER_URL", "AIRFLOW__CELERY__RESULT_BACKEND",
 })
 SECRETS_BACKEND = "AIRFLOW__SECRETS__BACKEND"
 LOCAL_FILESYSTEM_BACKEND = "airflow.secrets.local_filesystem.LocalFilesystemBackend"
 # hour: Airflow's backfill, one run per hour; day: one run per UTC day of the window; window: one run.
 GRAINS = ("hour", "day", "window")
+# EXECUTOR: Airflow's LocalExecutor (tasks in the scheduler's processes) or CeleryExecutor (WORKERS
+# Celery workers and a Redis broker, sparkify_local.workers and .broker).
+EXECUTORS = {"local": "LocalExecutor", "celery": "CeleryExecutor"}
 
 
 class RunnerError(RuntimeError):
@@ -84,6 +88,9 @@ class Config:
     grain: str = "hour"
     env: dict[str, str] = field(default_factory=dict)  # SPARKIFY_*, AIRFLOW__*, AIRFLOW_CONN_*, AIRFLOW_VAR_*
     connections_file: Path | None = None  # connections.yaml: Airflow's local-filesystem secrets backend
+    executor: str = "local"  # a key of EXECUTORS
+    workers: int = 2  # Celery workers (EXECUTOR=celery)
+    broker_port: int | None = None
 
     @classmethod
     def load(cls, root: Path, environ: dict[str, str] | None = None) -> Config:
@@ -129,6 +136,12 @@ class Config:
             parallelism = int(get("AIRFLOW_PARALLELISM", "8"))
         except ValueError as err:
             raise RunnerError(f"MAX_ACTIVE_RUNS and AIRFLOW_PARALLELISM are whole numbers ({err})") from None
+        executor = get("EXECUTOR", "local").lower()
+        if executor not in EXECUTORS:
+            raise RunnerError(f"EXECUTOR={get('EXECUTOR')!r}: use {' or '.join(EXECUTORS)}")
+        workers = get("WORKERS", "2")
+        if not workers.isdigit() or not 1 <= int(workers) <= 16:
+            raise RunnerError(f"WORKERS={workers!r}: the number of Celery workers, 1 to 16")
         state = Path(get("STATE_DIR", str(root / ".state")))
         # What reaches Airflow's processes: the pipeline's settings, the user's Airflow settings,
         # connections and variables, from .env or the environment (the environment wins).
@@ -143,7 +156,12 @@ class Config:
             max_active_runs=max_active_runs, parallelism=parallelism, reprocess=reprocess,
             bucket=get("BUCKET", "sparkify-local"), run_backwards=get("RUN_BACKWARDS", "") in ("1", "true", "yes"),
             grain=grain, env=passed, connections_file=connections_file if connections_file.is_file() else None,
+            executor=executor, workers=int(workers), broker_port=port("BROKER_PORT"),
         )
+
+    @property
+    def celery(self) -> bool:
+        return self.executor == "celery"
 
     @property
     def hours(self) -> int:

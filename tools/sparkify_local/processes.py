@@ -142,7 +142,7 @@ def ours(pid: int) -> bool:
         cmdline = " ".join(psutil.Process(pid).cmdline())
     except psutil.Error:
         return False
-    return "airflow" in cmdline or "moto" in cmdline
+    return "airflow" in cmdline or "moto" in cmdline or "redis-server" in cmdline
 
 
 def alive(pid: int) -> bool:

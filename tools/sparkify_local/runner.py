@@ -26,6 +26,7 @@ from typing import Any
 
 from sparkify import settings
 from sparkify_local.airflow_api import ApiError
+from sparkify_local.broker import RedisServer
 from sparkify_local.config import DAG_ID, Config, RunnerError
 from sparkify_local.pgserver import PostgresServer
 from sparkify_local.processes import alive, ours, stop_groups, uninterruptible
@@ -115,7 +116,8 @@ def command_down(config: Config) -> int:
         say("nothing is running (no stack.json)")
         return 0
     info = json.loads(path.read_text())
-    pids = [*info.get("pids", {}).values(), *([info["moto_pid"]] if info.get("moto_pid") else [])]
+    pids = [*info.get("pids", {}).values(), *([info["moto_pid"]] if info.get("moto_pid") else []),
+            *([info["broker_pid"]] if info.get("broker_pid") else [])]
     with uninterruptible():
         stop_groups([pid for pid in pids if ours(pid)])
     if info.get("pg_data"):
@@ -138,6 +140,9 @@ def command_airflow(config: Config, args: list[str]) -> int:
     stack.metadata_url, stack.warehouse_url = info["metadata_url"], info["warehouse_url"]
     stack.api_port = info["api_port"]
     stack.moto = MotoServer(int(info["moto_endpoint"].rsplit(":", 1)[1]))
+    if info.get("broker_url"):  # make up EXECUTOR=celery: the CLI sees the same executor and broker
+        stack.config.executor = info.get("executor", "celery")
+        stack.broker = RedisServer(config.state / "redis", port=int(info["broker_url"].rsplit(":", 1)[1].split("/")[0]))
     env = stack.airflow_env()
     sys.stdout.flush()
     return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, cwd=config.root).returncode

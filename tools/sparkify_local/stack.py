@@ -2,7 +2,9 @@
 
 ``Stack`` starts, on 127.0.0.1 with free ports: a private PostgreSQL (Airflow's metadata and,
 unless WAREHOUSE_URL is given, the warehouse), moto's S3 server, and Airflow's api-server,
-scheduler, dag-processor and triggerer (LocalExecutor); ``stop()`` stops what it started.
+scheduler, dag-processor and triggerer (LocalExecutor), or with EXECUTOR=celery a Redis broker
+(:mod:`sparkify_local.broker`) and WORKERS Celery workers (:mod:`sparkify_local.workers`) beside them;
+``stop()`` stops what it started.
 ``Stack.api``/``Stack.rest`` reach Airflow's REST API (see :mod:`sparkify_local.airflow_api`).
 """
 
@@ -17,8 +19,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sparkify.warehouse import naive_utc
+from sparkify_local import workers
 from sparkify_local.airflow_api import AirflowApi, generated_password
+from sparkify_local.broker import BrokerError, RedisServer
 from sparkify_local.config import (
+    EXECUTORS,
     LOCAL_FILESYSTEM_BACKEND,
     PASSED_TO_AIRFLOW,
     SECRETS_BACKEND,
@@ -41,6 +46,7 @@ class Stack:
         self.state = config.state
         self.pg: PostgresServer | None = None
         self.moto: MotoServer | None = None
+        self.broker: RedisServer | None = None
         self.processes: dict[str, subprocess.Popen] = {}
         self.api_port: int | None = None
         self.scheduled_runs = True
@@ -85,6 +91,16 @@ class Stack:
             self.moto = MotoServer(port=self.config.s3_port, log_file=self.logs / "moto.log").start()
         except S3ServerError as err:
             raise RunnerError(str(err)) from None
+        if self.config.celery:
+            self.start_broker()
+
+    def start_broker(self) -> None:
+        say("• starting the Celery broker (Redis, loopback)")
+        try:
+            self.broker = RedisServer(self.state / "redis", port=self.config.broker_port,
+                                      log_file=self.logs / "redis.log").start()
+        except BrokerError as err:
+            raise RunnerError(str(err)) from None
 
     def airflow_env(self, scheduled_runs: bool = True) -> dict[str, str]:
         """The environment of every Airflow process (and of the runner's own commands that use Airflow's
@@ -107,6 +123,9 @@ class Stack:
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
                 "AIRFLOW__WORKERS__MIN_HEARTBEAT_INTERVAL": "2",
                 "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(self.config.parallelism),
+                # CeleryExecutor: a task's message to the broker may take more than the default 1 s on
+                # a busy machine (the task would be failed after three such tries).
+                "AIRFLOW__CELERY__OPERATION_TIMEOUT": "10",
                 "AIRFLOW_CONN_REDSHIFT": self.warehouse_url,
                 "AIRFLOW_CONN_AWS": json.dumps(
                     {
@@ -129,7 +148,7 @@ class Stack:
             {
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.config.root / "dags"),
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.config.root / "plugins"),
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTOR": EXECUTORS[self.config.executor],
                 "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.api_port}/execution/",
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
                 "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sql_url,
@@ -144,6 +163,11 @@ class Stack:
                 ),
             }
         )
+        if self.config.celery and self.broker:
+            # The broker, and Airflow's metadata database as Celery's result backend (the workers and
+            # the scheduler share it).
+            env["AIRFLOW__CELERY__BROKER_URL"] = self.broker.url
+            env["AIRFLOW__CELERY__RESULT_BACKEND"] = "db+" + sql_url
         return env
 
     def redshift_elsewhere(self) -> str | None:
@@ -238,17 +262,38 @@ class Stack:
         the scheduler, the dag-processor and the triggerer."""
         if "api-server" not in self.processes:
             self.start_api_server()
-        say("• starting Airflow's scheduler, dag-processor and triggerer")
+        say("• starting Airflow's scheduler, dag-processor and triggerer"
+            + (f" ({EXECUTORS[self.config.executor]})" if self.config.celery else ""))
         for name, args in (("scheduler", ["scheduler", "--skip-serve-logs"]), ("dag-processor", ["dag-processor"]),
                            ("triggerer", ["triggerer", "--skip-serve-logs"])):
             self._start(name, args)
+        if self.config.celery:
+            self.start_workers()
         self.check_processes()
 
-    def _start(self, name: str, args: list[str]) -> None:
+    def start_workers(self) -> None:
+        """WORKERS Celery workers, each in its own process group, folder and TMPDIR (see
+        :mod:`sparkify_local.workers`), then wait until each consumes from the broker."""
+        slots = workers.concurrency(self.config.parallelism, self.config.workers)
+        names = workers.names(self.config.workers)
+        say(f"• starting {len(names)} Celery workers ({', '.join(names)}), {slots} task slots each")
+        for name in names:
+            self.start_worker(name, slots)
+        workers.wait_until_ready({name: self.logs / f"{name}.log" for name in names}, self.check_processes)
+
+    def start_worker(self, name: str, slots: int | None = None) -> None:
+        home = workers.folder(self.state, name)
+        home.mkdir(parents=True, exist_ok=True)
+        slots = slots or workers.concurrency(self.config.parallelism, self.config.workers)
+        env = self.airflow_env(self.scheduled_runs)
+        env.update(workers.environment(self.state, name, [env["PYTHONPATH"], str(self.config.root / "tools")]))
+        self._start(name, workers.command(name, slots, home / "worker.pid"), cwd=home, env=env)
+
+    def _start(self, name: str, args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
         self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args], env=self.airflow_env(self.scheduled_runs), stdout=log,
-            stderr=subprocess.STDOUT, cwd=self.config.root, start_new_session=True,
+            [sys.executable, "-m", "airflow", *args], env=env or self.airflow_env(self.scheduled_runs), stdout=log,
+            stderr=subprocess.STDOUT, cwd=cwd or self.config.root, start_new_session=True,
         )
 
     def check_processes(self, verb: str = "exited") -> None:
@@ -286,6 +331,9 @@ class Stack:
         self.stack_file.write_text(json.dumps({
             "pids": {name: p.pid for name, p in self.processes.items()},
             "moto_pid": self.moto.process.pid if self.moto and self.moto.process else None,
+            "broker_pid": self.broker.process.pid if self.broker and self.broker.process else None,
+            "broker_url": self.broker.url if self.broker else None,
+            "executor": self.config.executor,
             "pg_data": str(self.pg.data_dir) if self.pg else None,
             "api_port": self.api_port,
             "moto_endpoint": self.moto.endpoint if self.moto else None,
@@ -310,6 +358,8 @@ class Stack:
             self.processes.clear()
             if self.moto:
                 self.moto.stop()
+            if self.broker:
+                self.broker.stop()
             if api_server is not None:
                 if api_server.poll() is None:
                     try:

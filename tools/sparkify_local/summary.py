@@ -17,6 +17,7 @@ from sparkify_local.config import DAG_ID, RunnerError
 from sparkify_local.progress import say
 from sparkify_local.runs import naive
 from sparkify_local.stack import redact_url
+from sparkify_local.workers import tasks_per_worker
 
 if TYPE_CHECKING:
     from sparkify_local.stack import Stack
@@ -31,6 +32,7 @@ class Summary:
     quality: dict[str, int]
     analysis: str
     failed_checks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # run id -> failed checks
+    per_worker: dict[str, int] = field(default_factory=dict)  # EXECUTOR=celery: task instances per worker
 
 
 def summarise(stack: Stack) -> Summary:
@@ -83,7 +85,8 @@ def summarise(stack: Stack) -> Summary:
         text=True, cwd=config.root,
     )
     answers = result.stdout if result.returncode == 0 else f"(analysis failed: {result.stderr[-500:]})"
-    return Summary(succeeded, failed, len(planned) - len(runs), table_rows, quality, answers, checks)
+    per_worker = dict(sorted(tasks_per_worker(stack, DAG_ID).items())) if config.celery else {}
+    return Summary(succeeded, failed, len(planned) - len(runs), table_rows, quality, answers, checks, per_worker)
 
 
 def print_summary(stack: Stack, summary: Summary, wall: float) -> None:
@@ -105,6 +108,9 @@ def print_summary(stack: Stack, summary: Summary, wall: float) -> None:
                                         samples=check["samples"].splitlines() if check["samples"] else None)
                 for line in ("    " + text).splitlines():
                     say(line)
+    if summary.per_worker:
+        say("task instances per Celery worker (hostname of the last try): "
+            + ", ".join(f"{name} {n}" for name, n in summary.per_worker.items()))
     say("rows per table: " + ", ".join(f"{t} {n}" for t, n in summary.table_rows.items()))
     say("data-quality results in the window: " + (", ".join(f"{k} {v}" for k, v in sorted(summary.quality.items()))
                                                    or "none recorded"))
