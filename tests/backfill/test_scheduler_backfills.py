@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import combinations
 from pathlib import Path
+from urllib.parse import quote
 
 import psutil
 import psycopg  # the warehouses' own connections (never Airflow's metadata database)
@@ -411,10 +412,18 @@ def test_eight_concurrent_runs_and_an_analyst_never_deadlock(scheduler, expect):
     expected = expect.tables(original_day(), *window)
     db = scheduler.warehouses["wh7"]
     rounds = int(os.environ.get("SPARKIFY_LOCK_ROUNDS", "2"))
+    previous = None
     for round_number in range(1, rounds + 1):
+        if previous is not None:
+            # The same hours again, as new runs on the loaded warehouse. Not a reprocessing backfill:
+            # Airflow 3.3's scheduler examines a run once per backfill it was ever part of (its query
+            # joins backfill_dag_run, then takes max_dagruns_per_loop_to_schedule rows), so after ten
+            # reprocessings of the same runs it schedules them one at a time (docs/backfills.md).
+            for run in scheduler.runs(previous):
+                scheduler.stack.api("DELETE", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run.dag_run_id, safe='')}")
         with Watcher(db) as watcher:
-            backfill = scheduler.backfill(*window, "wh7", max_active_runs=8, via="api",
-                                          reprocess="none" if round_number == 1 else "completed")
+            backfill = scheduler.backfill(*window, "wh7", max_active_runs=8, via="api")
+        previous = backfill.id
         spans = scheduler.task_spans(backfill.id)
         say(f"lock round {round_number}/{rounds}: {backfill.runs} runs in {backfill.run_seconds:.1f} s, "
             f"{watcher.waiting_together} sessions waiting at once at the gate, "
@@ -581,7 +590,7 @@ def test_sigkilled_load_leaves_no_partial_rows_and_its_retry_completes(
             held = conn.execute(
                 "SELECT mode FROM pg_locks WHERE pid = %s AND granted AND relation = 'songplays'::regclass",
                 (backend,)).fetchall()
-        assert [m for (m,) in held] == ["AccessExclusiveLock"], held
+        assert "AccessExclusiveLock" in {m for (m,) in held}, held  # (beside its DELETE's RowExclusiveLock)
     finally:
         holder.rollback()
         holder.close()
