@@ -412,18 +412,19 @@ def test_eight_concurrent_runs_and_an_analyst_never_deadlock(scheduler, expect):
     expected = expect.tables(original_day(), *window)
     db = scheduler.warehouses["wh7"]
     rounds = int(os.environ.get("SPARKIFY_LOCK_ROUNDS", "2"))
-    previous = None
     for round_number in range(1, rounds + 1):
-        if previous is not None:
-            # The same hours again, as new runs on the loaded warehouse. Not a reprocessing backfill:
-            # Airflow 3.3's scheduler examines a run once per backfill it was ever part of (its query
-            # joins backfill_dag_run, then takes max_dagruns_per_loop_to_schedule rows), so after ten
-            # reprocessings of the same runs it schedules them one at a time (docs/backfills.md).
-            for run in scheduler.runs(previous):
+        # Every round starts eight new runs of the hours (on the warehouse the previous round loaded):
+        # the runs of these hours that exist (this module's other tests backfill them too, on other
+        # warehouses) are deleted through the REST API first. Not a reprocessing backfill: Airflow
+        # 3.3's scheduler examines a run once per backfill it was ever part of (its query joins
+        # backfill_dag_run, then takes max_dagruns_per_loop_to_schedule rows), so after about ten
+        # reprocessings of the same runs it schedules them one at a time (docs/backfills.md).
+        first, end = (moment.replace(tzinfo=UTC) for moment in window)
+        for run in scheduler.rest.dag_runs(DAG_ID):
+            if run.data_interval_start and first <= run.data_interval_start < end:
                 scheduler.stack.api("DELETE", f"/api/v2/dags/{DAG_ID}/dagRuns/{quote(run.dag_run_id, safe='')}")
         with Watcher(db) as watcher:
             backfill = scheduler.backfill(*window, "wh7", max_active_runs=8, via="api")
-        previous = backfill.id
         spans = scheduler.task_spans(backfill.id)
         say(f"lock round {round_number}/{rounds}: {backfill.runs} runs in {backfill.run_seconds:.1f} s, "
             f"{watcher.waiting_together} sessions waiting at once at the gate, "
