@@ -406,7 +406,7 @@ def test_eight_concurrent_runs_and_an_analyst_never_deadlock(scheduler, expect):
     """Eight hourly runs at once (their staging, loads and checks, under ACCESS EXCLUSIVE locks as on
     Redshift) while an analyst's query joins every star table in a loop: no deadlock, no failed task,
     no failed query, and every table equal to the reference after each round. Round 1 loads an empty
-    warehouse; later rounds reprocess the same runs on it. ``SPARKIFY_LOCK_ROUNDS`` rounds (default 2;
+    warehouse; later rounds run the same hours again on it. ``SPARKIFY_LOCK_ROUNDS`` rounds (default 2;
     the issue's 20 with SPARKIFY_LOCK_ROUNDS=20)."""
     window = (DAY.replace(hour=2), DAY.replace(hour=10))
     expected = expect.tables(original_day(), *window)
