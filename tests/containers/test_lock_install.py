@@ -61,23 +61,30 @@ def run(*args, **kwargs) -> subprocess.CompletedProcess:
     return result
 
 
+def install_exactly(lock: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A new virtual environment holding exactly ``lock`` (`uv pip sync`, `uv pip check` clean, and its
+    `uv pip freeze` equal to the lock's pins); its python and the environment to run it with: the
+    caller's (registry and certificate settings), without what would reach into this project's own
+    environment or Airflow's configuration."""
+    venv = tmp_path / "venv"
+    run(uv(), "venv", "--quiet", "--python", sys.executable, venv)
+    python = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("AIRFLOW", "SPARKIFY_", "PYTHON", "VIRTUAL_ENV", "UV_PYTHON", "CONDA"))}
+    run(uv(), "pip", "sync", "--quiet", "--python", python, lock, env=env)
+    run(uv(), "pip", "check", "--python", python, env=env)
+    installed = run(uv(), "pip", "freeze", "--python", python, env=env).stdout
+    frozen = {re.sub(r"[-_.]+", "-", n).lower(): v for n, v in re.findall(r"^([^=\s]+)==(\S+)$", installed, re.M)}
+    assert frozen == pins(lock), f"the environment is not exactly {lock.name}"
+    return python, env
+
+
 def test_runtime_lock_installs_and_runs_the_dags_on_the_image_python(tmp_path):
     _, airflow_version, python_version = base_image()
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
     if here != python_version:
         pytest.skip(f"this interpreter is Python {here}, the image's is {python_version}")
-    venv = tmp_path / "venv"
-    run(uv(), "venv", "--quiet", "--python", sys.executable, venv)
-    python = venv / "bin" / "python"
-    # The caller's environment (registry and certificate settings), without what would reach into
-    # this project's own environment or Airflow's configuration.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AIRFLOW", "SPARKIFY_", "PYTHON", "VIRTUAL_ENV", "UV_PYTHON", "CONDA"))}
-    run(uv(), "pip", "sync", "--quiet", "--python", python, LOCK, env=env)
-    run(uv(), "pip", "check", "--python", python, env=env)
-    installed = run(uv(), "pip", "freeze", "--python", python, env=env).stdout
-    frozen = {re.sub(r"[-_.]+", "-", n).lower(): v for n, v in re.findall(r"^([^=\s]+)==(\S+)$", installed, re.M)}
-    assert frozen == pins(LOCK), "the environment is not exactly the lock"
+    python, env = install_exactly(LOCK, tmp_path)
 
     child_env = {
         **env,
@@ -111,13 +118,7 @@ def test_celery_lock_installs_and_loads_the_celery_executor_and_worker(tmp_path)
     """The Celery profile's image installs requirements-celery.lock: exactly, `uv pip check` clean, and the
     CeleryExecutor and `airflow celery worker` (with the options the local stack uses) load from it."""
     lock = ROOT / "requirements-celery.lock"
-    venv = tmp_path / "venv"
-    run(uv(), "venv", "--quiet", "--python", sys.executable, venv)
-    python = venv / "bin" / "python"
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AIRFLOW", "SPARKIFY_", "PYTHON", "VIRTUAL_ENV", "UV_PYTHON", "CONDA"))}
-    run(uv(), "pip", "sync", "--quiet", "--python", python, lock, env=env)
-    run(uv(), "pip", "check", "--python", python, env=env)
+    python, env = install_exactly(lock, tmp_path)
     child_env = {**env, "AIRFLOW_HOME": str(tmp_path / "airflow"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
                  "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
                  "AIRFLOW__CELERY__BROKER_URL": "redis://127.0.0.1:6399/0",
