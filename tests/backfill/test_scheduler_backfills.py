@@ -42,14 +42,13 @@ import psutil
 import psycopg  # the warehouses' own connections (never Airflow's metadata database)
 import pytest
 from tests.helpers import load_dag
+from tests.session_stack import SessionStack
 
 from conftest import ROOT, SCRATCH, Database, aws_connection, create_bucket, create_database, real_data
 from sparkify.warehouse import render, split
 from sparkify_local.airflow_api import AirflowApi, ApiError
 from sparkify_local.config import Config
-from sparkify_local.processes import stop_groups
 from sparkify_local.runs import backfill_runs, manual_run_body
-from sparkify_local.stack import Stack as LocalStack
 
 from .conftest import DAY, EVENTS_KEY, Etl, assert_matches, checksums, original_day, patched_for_dag_test, say, short
 
@@ -65,33 +64,8 @@ BACKFILL_TIMEOUT = 900
 # -- the stack ----------------------------------------------------------------------------------------
 
 
-class Stack(LocalStack):
-    """The runner's stack on the session's PostgreSQL and moto server, with one connection per warehouse.
-
-    Only Airflow's processes are started and stopped here; the servers belong to the session."""
-
-    def __init__(self, config: Config, pg_server, moto_server, warehouses: dict[str, Database]) -> None:
-        super().__init__(config)
-        self.scheduled_runs = False  # backfills only: no run of the current hour beside them
-        self.session_pg = pg_server
-        self.moto = moto_server
-        self.warehouses = warehouses
-
-    def start_servers(self) -> None:
-        self.state.mkdir(parents=True, exist_ok=True)
-        self.state.chmod(0o755)
-        self.logs.mkdir(exist_ok=True)
-        self.metadata_url = self.session_pg.ensure_database("airflow_" + uuid.uuid4().hex[:8])
-        self.warehouse_url = next(iter(self.warehouses.values())).url
-
-    def airflow_env(self, scheduled_runs: bool = True) -> dict[str, str]:
-        env = super().airflow_env(scheduled_runs)
-        env.update({f"AIRFLOW_CONN_{name.upper()}": db.url for name, db in self.warehouses.items()})
-        return env
-
-    def stop(self) -> None:
-        stop_groups([p.pid for p in self.processes.values()])
-        self.processes.clear()
+class Stack(SessionStack):
+    """The runner's stack on the session's PostgreSQL and moto server, with one connection per warehouse."""
 
 
 @dataclass

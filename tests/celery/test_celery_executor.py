@@ -34,7 +34,6 @@ import os
 import signal
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,13 +43,12 @@ from pathlib import Path
 import psutil
 import psycopg  # the warehouse's own connections (never Airflow's metadata database)
 import pytest
+from tests.session_stack import SessionStack
 
 import reference
 from conftest import ROOT, SCRATCH, Database, create_bucket, create_database, real_data
 from sparkify_local.config import Config
-from sparkify_local.processes import stop_groups
 from sparkify_local.runs import backfill_runs
-from sparkify_local.stack import Stack as LocalStack
 
 DAG_ID = "sparkify_etl"
 START, END = datetime(2018, 11, 14, 12), datetime(2018, 11, 15, 12)  # 24 hourly runs over a daily file boundary
@@ -110,35 +108,14 @@ def data(moto_server) -> Data:
 # -- the stack ------------------------------------------------------------------------------------------
 
 
-class Stack(LocalStack):
+class Stack(SessionStack):
     """`make run EXECUTOR=celery WORKERS=2`'s stack on the session's PostgreSQL and moto server."""
-
-    def __init__(self, config: Config, pg_server, moto_server, warehouse: Database) -> None:
-        super().__init__(config)
-        self.scheduled_runs = False
-        self.session_pg = pg_server
-        self.moto = moto_server
-        self.warehouse = warehouse
-
-    def start_servers(self) -> None:
-        self.state.mkdir(parents=True, exist_ok=True)
-        self.state.chmod(0o755)
-        self.logs.mkdir(exist_ok=True)
-        self.metadata_url = self.session_pg.ensure_database("airflow_" + uuid.uuid4().hex[:8])
-        self.warehouse_url = self.warehouse.url
-        self.start_broker()
 
     def airflow_env(self, scheduled_runs: bool = True) -> dict[str, str]:
         env = super().airflow_env(scheduled_runs)
         env.update(FASTER)
         env["PYTHONPATH"] = os.pathsep.join([str(LOCAL_SETTINGS), env["PYTHONPATH"]])
         return env
-
-    def stop(self) -> None:
-        stop_groups([p.pid for p in self.processes.values()])
-        self.processes.clear()
-        if self.broker:
-            self.broker.stop()
 
 
 @dataclass
@@ -218,7 +195,7 @@ def celery(pg_server, moto_server, tables_template, data) -> Iterator[Celery]:
         "BUCKET": data.bucket, "MAX_ACTIVE_RUNS": "4", "AIRFLOW_PARALLELISM": "6",
         "EXECUTOR": "celery", "WORKERS": str(len(WORKERS)),
     })
-    stack = Stack(config, pg_server, moto_server, warehouse)
+    stack = Stack(config, pg_server, moto_server, {"redshift": warehouse})
     started = time.monotonic()
     try:
         stack.start_servers()

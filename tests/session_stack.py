@@ -1,0 +1,42 @@
+"""The runner's stack (``sparkify_local.stack.Stack``) on the test session's PostgreSQL and moto
+servers, for the tests that run Airflow's real scheduler (tests/backfill, tests/celery).
+
+Only Airflow's processes (and, with ``EXECUTOR=celery``, the broker) are started and stopped here;
+the servers belong to the session. One ``AIRFLOW_CONN_<NAME>`` per warehouse; the first is also the
+stack's own warehouse (``redshift``)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sparkify_local.processes import stop_groups
+from sparkify_local.stack import Stack as LocalStack
+
+
+class SessionStack(LocalStack):
+    def __init__(self, config, pg_server, moto_server, warehouses: dict) -> None:
+        super().__init__(config)
+        self.scheduled_runs = False  # backfills only: no run of the current hour beside them
+        self.session_pg = pg_server
+        self.moto = moto_server
+        self.warehouses = warehouses
+
+    def start_servers(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        self.state.chmod(0o755)
+        self.logs.mkdir(exist_ok=True)
+        self.metadata_url = self.session_pg.ensure_database("airflow_" + uuid.uuid4().hex[:8])
+        self.warehouse_url = next(iter(self.warehouses.values())).url
+        if self.config.celery:
+            self.start_broker()
+
+    def airflow_env(self, scheduled_runs: bool = True) -> dict[str, str]:
+        env = super().airflow_env(scheduled_runs)
+        env.update({f"AIRFLOW_CONN_{name.upper()}": db.url for name, db in self.warehouses.items()})
+        return env
+
+    def stop(self) -> None:
+        stop_groups([p.pid for p in self.processes.values()])
+        self.processes.clear()
+        if self.broker:
+            self.broker.stop()
