@@ -45,8 +45,12 @@ def s3_hook_class() -> type:
     client costs in a task process, paid by every Stage_events run (docs/performance.md). This
     subclass finds the same names by walking the frames (``sys._getframe``), which reads nothing:
     the user agent is unchanged (``tests/unit/test_s3_hook.py`` compares it with the provider's).
+
+    Its sessions parse botocore's models once per process (:mod:`sparkify.botodata`).
     """
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from sparkify.botodata import use_shared_loader
 
     class SparkifyS3Hook(S3Hook):
         @staticmethod
@@ -69,6 +73,10 @@ def s3_hook_class() -> type:
                     return classes[-1]
                 frame = frame.f_back
             return None
+
+        def get_session(self, region_name: str | None = None, deferrable: bool = False):
+            session = super().get_session(region_name=region_name, deferrable=deferrable)
+            return session if deferrable else use_shared_loader(session)
 
     SparkifyS3Hook.__name__ = SparkifyS3Hook.__qualname__ = "SparkifyS3Hook"
     return SparkifyS3Hook

@@ -15,7 +15,7 @@ from tests.helpers import hours, load_dag, run_interval
 
 from conftest import aws_connection, create_database, real_data
 
-from .conftest import patched_for_dag_test
+from .conftest import faster_dag_test, patched_for_dag_test
 
 WINDOW = (datetime(2018, 11, 5), datetime(2018, 11, 7))  # [start, end): 48 hourly runs
 
@@ -33,6 +33,12 @@ ARTISTS = 9_553  # distinct artist_id over all song files
 QUIET_HOURS = (datetime(2018, 11, 5, 22), datetime(2018, 11, 6, 0), datetime(2018, 11, 6, 1))  # no event at all
 
 TABLES_TO_CHECKSUM = (*reference.STAR_TABLES, "staging_events", "staging_songs")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _faster_dag_test():
+    with faster_dag_test():  # its ~60 dag.test() runs, without what dag.test() repeats needlessly
+        yield
 
 
 @pytest.fixture(scope="module")

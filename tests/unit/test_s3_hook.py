@@ -57,3 +57,49 @@ def test_finding_the_caller_reads_no_source(aws_conn, monkeypatch):
 
     monkeypatch.setattr(inspect, "stack", refuse)
     assert StageToRedshiftOperator().execute(s3_hook_class())[0] == "StageToRedshiftOperator"
+
+
+def test_the_hooks_clients_parse_botocore_models_once_per_process(aws_conn, monkeypatch):
+    """Every session of the hook shares one botocore loader: the second client parses no JSON file,
+    and its service model is the very object the first one was built from."""
+    from botocore.loaders import JSONFileLoader
+
+    from sparkify.botodata import shared_loader
+
+    first = s3_hook_class()(aws_conn_id="aws").get_conn()
+    parsed: list[str] = []
+    real_load = JSONFileLoader.load_file
+
+    def counting(self, file_path):
+        parsed.append(file_path)
+        return real_load(self, file_path)
+
+    monkeypatch.setattr(JSONFileLoader, "load_file", counting)
+    second = s3_hook_class()(aws_conn_id="aws").get_conn()
+    assert parsed == []
+    assert second is not first and second.meta.service_model.service_name == "s3"
+    session = s3_hook_class()(aws_conn_id="aws").get_session()
+    assert session._session.get_component("data_loader") is shared_loader()
+    # The provider's own hook still builds a loader of its own per session (nothing global changed).
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    S3Hook(aws_conn_id="aws").get_conn()
+    assert parsed, "the provider's S3Hook parsed nothing: the test no longer tells the two apart"
+
+
+def test_warm_parses_the_s3_models_without_a_network_call(monkeypatch):
+    from botocore.endpoint import Endpoint
+
+    from sparkify import botodata
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a request was sent")
+
+    monkeypatch.setattr(Endpoint, "make_request", refuse)
+    botodata.shared_loader.cache_clear()
+    try:
+        botodata.warm()
+        loader = botodata.shared_loader()
+        assert loader.load_service_model("s3", "service-2") is loader.load_service_model("s3", "service-2")
+    finally:
+        botodata.shared_loader.cache_clear()
