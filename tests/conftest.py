@@ -2,6 +2,11 @@
 
 Everything starts on 127.0.0.1 with free ports and stops at the end of the session. Run as
 root (CI), PostgreSQL runs as an unprivileged user (see sparkify_local.pgserver).
+
+Under pytest-xdist (``make test``) the two servers are started once, by the controller, and every
+worker uses them: each test works in databases and buckets of its own (random names), and what
+is built once for many tests (the real-songs template) is built by the first worker that needs it,
+the others waiting on a PostgreSQL advisory lock. Without xdist the session starts its own.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 from sparkify_local.pgserver import PostgresServer  # noqa: E402
 from sparkify_local.s3server import MotoServer  # noqa: E402
 
+SERVERS = pytest.StashKey[tuple]()
+
 
 def real_data() -> Path:
     """The public Sparkify data beside the project, or skip saying where it was looked for."""
@@ -56,8 +63,8 @@ def real_data() -> Path:
 
 # -- what runs where ---------------------------------------------------------------------------------
 
-# Fixtures that stage the 14,896 real songs (minutes): built once per pytest process, so every test
-# using them runs on the same xdist worker.
+# Fixtures of the 14,896 real songs staged (minutes): built once per session on the shared servers
+# (tests/dags/conftest.py), so they are slow tests but their modules may run on any worker.
 REAL_SONGS_FIXTURES = frozenset({"real_songs_warehouse_template", "loaded_window", "make_etl", "real_songs"})
 # Modules that start Airflow's processes, the local runner or a package install in every test.
 SLOW_MODULES = (
@@ -73,24 +80,83 @@ SLOW_MODULES = (
 def pytest_collection_modifyitems(config, items):
     """Mark the slow tests (``make test-fast`` leaves them out) and group the tests for pytest-xdist
     (``--dist loadgroup``): a module's tests stay together (its module fixtures are built once), and
-    every test of the real songs shares one worker (their session fixtures are built once)."""
+    the modules of a folder in SHARED_STATE_FOLDERS too."""
     for item in items:
         path = item.nodeid.split("::")[0]
         real_songs = bool(REAL_SONGS_FIXTURES & set(item.fixturenames))
         if real_songs or path.startswith(SLOW_MODULES) or item.get_closest_marker("scheduler"):
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group("real-songs" if real_songs else path))
+        item.add_marker(pytest.mark.xdist_group(group_of(path)))
+
+
+# Folders whose modules share state outside their own databases and buckets (moto's IAM roles and
+# account-wide bucket listings in tests/aws): their modules run on one worker, one after another.
+SHARED_STATE_FOLDERS = ("tests/aws/",)
+
+
+def group_of(path: str) -> str:
+    """A test's xdist group: its folder when the folder's modules share state, else its module."""
+    return next((folder for folder in SHARED_STATE_FOLDERS if path.startswith(folder)), path)
+
+
+# -- the servers, shared by the xdist workers ------------------------------------------------------
+
+SERVERS_KEY = "sparkify_servers"  # in each worker's workerinput: the controller's servers' ports
+
+
+def _is_xdist_controller(config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+def pytest_configure(config):
+    if _is_xdist_controller(config):
+        pg = PostgresServer(SCRATCH / "pg" / "data").start()
+        try:
+            moto = MotoServer(log_file=SCRATCH / "moto.log").start()
+        except BaseException:
+            pg.stop()
+            raise
+        config.stash[SERVERS] = (pg, moto)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    """pytest-xdist, in the controller, for each worker it starts: where the servers are."""
+    pg, moto = node.config.stash[SERVERS]
+    node.workerinput[SERVERS_KEY] = json.dumps({"pg_port": pg.port, "moto_port": moto.port})
 
 
 def pytest_sessionfinish(session, exitstatus):
+    for server in session.config.stash.get(SERVERS, ()):
+        server.stop()
     shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
+def shared_servers(config) -> dict | None:
+    """The controller's servers' ports, in an xdist worker; None otherwise."""
+    found = getattr(config, "workerinput", {}).get(SERVERS_KEY)
+    return json.loads(found) if found else None
+
+
+class SharedPostgres:
+    """The controller's PostgreSQL server, as a worker sees it: it neither starts nor stops it."""
+
+    ensure_database = PostgresServer.ensure_database
+    url = PostgresServer.url
+
+    def __init__(self, port: int) -> None:
+        self.port = port
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="session")
-def pg_server() -> Iterator[PostgresServer]:
+def pg_server(request) -> Iterator[PostgresServer]:
+    shared = shared_servers(request.config)
+    if shared:
+        yield SharedPostgres(shared["pg_port"])
+        return
     server = PostgresServer(SCRATCH / "pg" / "data").start()
     try:
         yield server
@@ -160,7 +226,11 @@ def empty_database(pg_server, monkeypatch) -> Database:
 
 
 @pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
+def moto_server(request) -> Iterator[MotoServer]:
+    shared = shared_servers(request.config)
+    if shared:
+        yield MotoServer(port=shared["moto_port"])  # not started here: only its endpoint is used
+        return
     server = MotoServer(log_file=SCRATCH / "moto.log").start()
     try:
         yield server

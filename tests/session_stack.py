@@ -30,6 +30,12 @@ class SessionStack(LocalStack):
         if self.config.celery:
             self.start_broker()
 
+    def redshift_elsewhere(self) -> str | None:
+        """The warehouses are databases of the session's server, which the xdist workers share: the
+        analysts' and loader's roles (server-wide) are not granted from here, so that two stacks never
+        create them at once (tests/warehouse/test_access.py grants and tests them)."""
+        return "the test session's PostgreSQL server"
+
     def airflow_env(self, scheduled_runs: bool = True) -> dict[str, str]:
         env = super().airflow_env(scheduled_runs)
         env.update({f"AIRFLOW_CONN_{name.upper()}": db.url for name, db in self.warehouses.items()})

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from tests.helpers import load_dag
 
-from conftest import aws_connection, create_bucket, create_database, real_data
+from conftest import Bucket, aws_connection, create_bucket, create_database, real_data, s3_client
 
 REAL_BUCKET = "sparkify-real"
 SONG_COUNT = 14_896  # song files in the real data (SOURCES.md), all with distinct song_ids
@@ -42,18 +42,37 @@ def real_songs_warehouse_template(pg_server, moto_server, tables_template, airfl
     Clone it, never connect to it: a template with an open connection cannot be cloned.
     Other test folders re-export this fixture (tests/backfill): it is built once per session.
     """
-    # Memoised on the server object, not in this module: this file may be imported twice under two
-    # names (pytest's "dags.conftest" and "tests.dags.conftest" from tests/backfill), and each copy's
-    # fixture would otherwise build its own template (minutes) and fail on the existing bucket.
-    built = pg_server.__dict__.setdefault("_sparkify_real_songs_templates", {})
-    if moto_server.endpoint not in built:
-        built[moto_server.endpoint] = _build_real_songs_template(pg_server, moto_server, tables_template)
-    return built[moto_server.endpoint]
+    # Built once per session, by the first process that needs it: the xdist workers share the
+    # servers, and wait for one another on an advisory lock. The finished template gets its final
+    # name last (a rename), so a template of that name is always complete.
+    import psycopg
 
-
-def _build_real_songs_template(pg_server, moto_server, tables_template) -> tuple[str, str, str]:
     data = real_data()
-    bucket = create_bucket(moto_server.endpoint, REAL_BUCKET)
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (TEMPLATE_LOCK,))
+        try:
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE_DB,)).fetchone():
+                building = _build_real_songs_template(data, pg_server, moto_server, tables_template)
+                conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{TEMPLATE_DB}"')
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (TEMPLATE_LOCK,))
+    return TEMPLATE_DB, REAL_BUCKET, moto_server.endpoint
+
+
+TEMPLATE_DB = "real_songs_template"
+TEMPLATE_LOCK = 0x5350524B  # any fixed key: the advisory lock the template's builders take
+
+
+def _build_real_songs_template(data: Path, pg_server, moto_server, tables_template) -> str:
+    """A new database holding the real songs staged, from the real data uploaded to REAL_BUCKET."""
+    from botocore.exceptions import ClientError
+
+    try:
+        bucket = create_bucket(moto_server.endpoint, REAL_BUCKET)
+    except ClientError as err:  # left by a builder that failed earlier in this session: upload again
+        if err.response["Error"]["Code"] != "BucketAlreadyOwnedByYou":
+            raise
+        bucket = Bucket(REAL_BUCKET, s3_client(moto_server.endpoint))
     paths = [
         data / "log_json_path.json",
         *sorted((data / "log_data").rglob("*.json")),
@@ -71,7 +90,7 @@ def _build_real_songs_template(pg_server, moto_server, tables_template) -> tuple
     assert run.state == "success", {ti.task_id: ti.state for ti in run.get_task_instances()}
     staged = db.scalar("SELECT COUNT(*) FROM staging_songs")
     assert staged == SONG_COUNT, f"staged {staged} songs, expected {SONG_COUNT}"
-    return db.name, bucket.name, moto_server.endpoint
+    return db.name
 
 
 def patched_for_dag_test(dag, monkeypatch: pytest.MonkeyPatch, *, fail_fast: bool = False):
