@@ -81,12 +81,46 @@ def pytest_collection_modifyitems(config, items):
     """Mark the slow tests (``make test-fast`` leaves them out) and group the tests for pytest-xdist
     (``--dist loadgroup``): a module's tests stay together (its module fixtures are built once), and
     the modules of a folder in SHARED_STATE_FOLDERS too."""
+    spread = {}
     for item in items:
         path = item.nodeid.split("::")[0]
         real_songs = bool(REAL_SONGS_FIXTURES & set(item.fixturenames))
         if real_songs or path.startswith(SLOW_MODULES) or item.get_closest_marker("scheduler"):
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group(group_of(path)))
+        if path in SPREAD_MODULES:
+            spread.setdefault(path, []).append(item)
+        else:
+            item.add_marker(pytest.mark.xdist_group(group_of(path)))
+    for path, module_items in spread.items():
+        for item, group in zip(module_items, fixture_groups(module_items), strict=True):
+            item.add_marker(pytest.mark.xdist_group(f"{path}#{group}"))
+
+
+# Modules whose tests are long and mostly independent (each starts the runner's whole stack): their
+# tests are spread over the workers, keeping together only the tests that share a module fixture.
+SPREAD_MODULES = frozenset({"tests/local/test_runner.py"})
+
+
+def fixture_groups(items: list) -> list[str]:
+    """For each of a module's tests, a group name shared by exactly the tests connected through the
+    module- or wider-scoped fixtures of the module they request (so each is built once), else the
+    test's own name."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            name = parent[name]
+        return name
+
+    shared_of = []
+    for item in items:
+        defs = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        shared = sorted(name for name, fixture_defs in defs.items()
+                        if fixture_defs[-1].scope == "module" and fixture_defs[-1].baseid == item.nodeid.split("::")[0])
+        shared_of.append(shared)
+        for name in shared[1:]:
+            parent[root(name)] = root(shared[0])
+    return [root(shared[0]) if shared else item.name for item, shared in zip(items, shared_of, strict=True)]
 
 
 # Folders whose modules share state outside their own databases and buckets (moto's IAM roles and
