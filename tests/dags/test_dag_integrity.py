@@ -502,16 +502,19 @@ def test_airflow_preloads_the_tasks_libraries_from_the_plugins_folder():
 
 @pytest.mark.parametrize("argv, warmed", [(["airflow", "scheduler"], True), (["airflow", "celery", "worker"], True),
                                           (["airflow", "dags", "list"], False)])
-def test_the_scheduler_and_celery_workers_parse_the_s3_models_before_forking(argv, warmed):
+def test_the_scheduler_and_celery_workers_parse_the_s3_models_before_forking(argv, warmed, monkeypatch):
     """In the processes that fork task processes, airflow_local_settings parses the S3 client's
-    botocore models into the shared loader (sparkify.botodata); other commands do not pay for it."""
-    import os
-    import subprocess
+    botocore models into the shared loader (sparkify.botodata); other commands do not pay for it.
+    (The file is run here as Airflow imports it at start, with that process's command line.)"""
+    import runpy
     import sys
 
-    code = (f"import sys; sys.argv = {argv!r}; import airflow.settings; from sparkify.botodata import shared_loader;"
-            " print(shared_loader.cache_info().currsize)")
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "plugins"), "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins")}
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.strip().splitlines()[-1] == ("1" if warmed else "0")
+    from sparkify.botodata import shared_loader
+
+    monkeypatch.setattr(sys, "argv", argv)
+    shared_loader.cache_clear()
+    try:
+        runpy.run_path(str(ROOT / "plugins" / "airflow_local_settings.py"))
+        assert shared_loader.cache_info().currsize == (1 if warmed else 0)
+    finally:
+        shared_loader.cache_clear()
