@@ -38,6 +38,10 @@ class SessionStack(LocalStack):
 
     def airflow_env(self, scheduled_runs: bool = True) -> dict[str, str]:
         env = super().airflow_env(scheduled_runs)
+        # The DAG files do not change during a test session: the dag-processor parses them at start and
+        # then rarely (the stack's 10 s suit a user editing a DAG, and cost CPU the tests share).
+        env.update({"AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "600",
+                    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "600"})
         env.update({f"AIRFLOW_CONN_{name.upper()}": db.url for name, db in self.warehouses.items()})
         return env
 
