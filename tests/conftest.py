@@ -94,21 +94,24 @@ def pytest_collection_modifyitems(config, items):
     for path, module_items in spread.items():
         for item, group in zip(module_items, fixture_groups(module_items), strict=True):
             item.add_marker(pytest.mark.xdist_group(f"{path}#{group}"))
-    # xdist hands the groups out in the order of their first test: the longest first, so that no
-    # long group starts last while the other workers idle (a stable sort: a module keeps its order).
+    # xdist hands the groups out in the order of their first test (`make test` passes
+    # --no-loadscope-reorder: by default xdist orders them by their number of tests): the longest
+    # first, so that no long group starts last while the other workers idle (a stable sort).
     items.sort(key=lambda item: next((rank for rank, prefix in enumerate(LONGEST_FIRST)
                                       if item.nodeid.startswith(prefix)), len(LONGEST_FIRST)))
 
 
-# The longest groups, longest first (`--durations` of a whole run): the scheduler backfills (which
-# also build the real-songs template the other real-songs modules wait for), the Celery stack, the
-# runner's three-run test, then the other real-songs modules and the runner's stacks.
+# The longest groups, longest first (`--durations` of a whole run, 2026-12-07): the scheduler
+# backfills (whose fixture also builds the real-songs template the other real-songs modules wait
+# for), the Celery stack, the runner's three-run test and its other stacks, then the rest.
 LONGEST_FIRST = (
     "tests/backfill/test_scheduler_backfills.py", "tests/celery/",
-    "tests/local/test_runner.py::test_daily_then_window", "tests/backfill/test_wide_intervals.py",
-    "tests/dags/test_etl_real_data.py", "tests/backfill/test_orders_and_reruns.py",
-    "tests/local/test_configuration.py", "tests/local/test_runner.py", "tests/local/test_quality_page_ui.py",
-    "tests/backfill/", "tests/alerts/test_late_run.py", "tests/lineage/", "tests/containers/",
+    "tests/local/test_runner.py::test_daily_then_window", "tests/local/test_runner.py::test_ctrl_c_stops_everything",
+    "tests/backfill/test_wide_intervals.py", "tests/local/test_runner.py::test_ui_shows_backfilled_window",
+    "tests/local/test_quality_page_ui.py", "tests/dags/test_etl_real_data.py",
+    "tests/backfill/test_orders_and_reruns.py",
+    "tests/local/test_configuration.py", "tests/local/test_runner.py", "tests/backfill/", "tests/lineage/",
+    "tests/alerts/test_late_run.py", "tests/aws/", "tests/containers/",
 )
 
 
