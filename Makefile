@@ -47,7 +47,7 @@ clean:
 TEST_WORKERS ?= 3
 
 test: install
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The inner loop: no scheduler, no runner processes, no 14,896-song staging. Two workers: its
 # tests are short, so each more worker's server start-up costs more than it saves on 2 cores.

@@ -56,33 +56,3 @@ def _env() -> dict[str, str]:
 
     return {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "GROUPING_"))}
 
-
-def test_a_spread_module_keeps_together_only_the_tests_that_share_a_module_fixture() -> None:
-    """tests/conftest.py's ``fixture_groups``: tests connected through the module's own module-scoped
-    fixtures (directly or through another test) share a group; a session fixture or a function
-    fixture joins nothing; a test with no module fixture is a group of its own."""
-    from types import SimpleNamespace
-
-    from conftest import fixture_groups
-
-    module = "tests/local/test_x.py"
-
-    def fixture(scope: str, baseid: str = module):
-        return [SimpleNamespace(scope=scope, baseid=baseid)]
-
-    def item(name: str, **fixtures):
-        return SimpleNamespace(name=name, nodeid=f"{module}::{name}",
-                               _fixtureinfo=SimpleNamespace(name2fixturedefs=fixtures))
-
-    items = [
-        item("t_a", a=fixture("module"), pg_server=fixture("session", "")),
-        item("t_ab", a=fixture("module"), b=fixture("module")),
-        item("t_b", b=fixture("module"), tmp_path=fixture("function")),
-        item("t_c", c=fixture("module")),
-        item("t_alone", pg_server=fixture("session", ""), tmp_path=fixture("function")),
-        item("t_other_module", d=fixture("module", "tests/other.py")),
-    ]
-    groups = dict(zip([i.name for i in items], fixture_groups(items), strict=True))
-    assert groups["t_a"] == groups["t_ab"] == groups["t_b"]
-    assert len({groups["t_a"], groups["t_c"], groups["t_alone"], groups["t_other_module"]}) == 4
-    assert groups["t_alone"] == "t_alone" and groups["t_other_module"] == "t_other_module"
