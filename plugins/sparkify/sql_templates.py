@@ -28,12 +28,25 @@ from sparkify import settings
 SQL_TEMPLATE_EXT = (".sql",)
 
 
+class _BestEffortBytecodeCache(FileSystemBytecodeCache):
+    """A cache that cannot be written (a full or read-only temporary folder) only costs a compile."""
+
+    def dump_bytecode(self, bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
 @cache
-def _bytecode_cache(settings_key: str) -> FileSystemBytecodeCache:
-    return FileSystemBytecodeCache(pattern=f"__sparkify_sql_{settings_key}_%s.cache")
+def _bytecode_cache(settings_key: str) -> FileSystemBytecodeCache | None:
+    try:
+        return _BestEffortBytecodeCache(pattern=f"__sparkify_sql_{settings_key}_%s.cache")
+    except (OSError, RuntimeError):  # no private temporary folder to be had: compile every time
+        return None
 
 
-def bytecode_cache(env: jinja2.Environment) -> FileSystemBytecodeCache:
+def bytecode_cache(env: jinja2.Environment) -> FileSystemBytecodeCache | None:
     """The bytecode cache for templates compiled by environments like ``env``: compiled code depends
     on the environment's class and syntax settings, so each combination has files of its own."""
     settings_key = repr((

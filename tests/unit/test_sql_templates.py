@@ -61,3 +61,14 @@ def test_environments_with_other_syntax_get_other_cache_files():
     assert sql_templates.bytecode_cache(SandboxedEnvironment(trim_blocks=True)) is not plain
     assert sql_templates.bytecode_cache(SandboxedEnvironment(variable_start_string="[[")) is not plain
     assert sql_templates.bytecode_cache(NativeEnvironment()) is not plain
+
+
+def test_a_cache_that_cannot_be_written_only_costs_a_compile(tmp_path, compiles, monkeypatch):
+    cache_dir = tmp_path / "gone"  # does not exist: every write fails
+    monkeypatch.setattr(sql_templates, "_bytecode_cache",
+                        lambda key: sql_templates._BestEffortBytecodeCache(str(cache_dir), "%s.cache"))
+    (tmp_path / "load.sql").write_text("SELECT {{ table }}")
+    for _ in range(2):
+        env = sql_templates.sql_env(airflow_like_env(tmp_path))
+        assert env.get_template("load.sql").render(table="songs") == "SELECT songs"
+    assert compiles == ["load.sql", "load.sql"] and not cache_dir.exists()
