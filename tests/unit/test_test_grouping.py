@@ -1,6 +1,6 @@
-"""`make test` relies on pytest-xdist's ``--dist loadgroup``: tests/conftest.py puts a module's tests,
-and every test of the real songs, in one ``xdist_group`` so that their module and session fixtures
-(a scheduler stack, the 14,896 songs staged once) are built on one worker only. pytest 9.2 broke
+"""`make test` relies on pytest-xdist's ``--dist loadgroup``: tests/conftest.py puts a module's tests
+(and the tests/aws modules) in one ``xdist_group`` so that their module fixtures (a scheduler
+stack, a runner session) are built on one worker only. pytest 9.2 broke
 that silently with pytest-xdist 3.8 (the groups were spread over the workers, each building its own
 stack): this runs a small suite on three workers with the installed pair and checks where each
 grouped test ran.
