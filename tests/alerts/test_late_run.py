@@ -19,7 +19,6 @@ views. Airflow 3.3's public API (/api/v2) has no deadline endpoint, so this read
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -32,6 +31,7 @@ import pytest
 
 from sparkify_local.airflow_api import AirflowApi, generated_password
 from sparkify_local.ports import free_port
+from sparkify_local.processes import stop_groups
 
 from .receivers import slack_connection, start_webhook, wait_for
 
@@ -73,19 +73,30 @@ def api_ready(port: int) -> bool:
         return False
 
 
-def stop(process: subprocess.Popen) -> None:
-    """SIGTERM the process group this test started, then SIGKILL what is left."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
+def stop(processes: list[subprocess.Popen]) -> None:
+    """Stop the Airflow components this test started, with every descendant: the task process
+    runs in a process group of its own (Airflow's supervisor puts it there), so stopping the
+    components' groups alone would leave its 300 s sleep running after the test."""
+    running = [p.pid for p in processes if p.poll() is None]
+    if running:
+        stop_groups(running, timeout=15)
+    for p in processes:
+        p.poll()
+
+
+def left_running(sessions: set[int]) -> list[str]:
+    """The processes still alive in these sessions (each component was started in a session of its
+    own; its descendants stay in it, whatever process group they move to)."""
+    import psutil
+
+    left = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
         try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
+            if proc.info["status"] != psutil.STATUS_ZOMBIE and os.getsid(proc.pid) in sessions:
+                left.append(" ".join(proc.info["cmdline"] or []))
+        except (ProcessLookupError, PermissionError):
             pass
-        process.wait(timeout=10)
+    return left
 
 
 @pytest.mark.scheduler
@@ -168,18 +179,18 @@ def test_a_slow_run_raises_the_late_run_alert(pg_server, tmp_path):
         )
         alerted = time.monotonic()
         # Everything but the api-server (processes[0]) stops; the reads below go through it.
-        for p in reversed(processes[1:]):
-            stop(p)
+        stop(processes[1:])
         api = AirflowApi(f"http://127.0.0.1:{api_port}", "admin", lambda: generated_password(home))
         run = api.dag_runs(DAG_ID)[0]
         run_id, start, end = run.dag_run_id, run.data_interval_start, run.data_interval_end
         (deadline,) = api.request("GET", f"/ui/dags/{DAG_ID}/dagRuns/~/deadlines")["deadlines"]
         deadline_time, missed = datetime.fromisoformat(deadline["deadline_time"]), deadline["missed"]
     finally:
-        for p in reversed(processes):
-            stop(p)
+        stop(processes)
         webhook.shutdown()
         webhook.server_close()
+    # The slow task (300 s) was still running: it must not outlive the test.
+    assert not left_running({p.pid for p in processes})
 
     print(
         f"\nmigrate {migrated - started:.1f} s, api-server up {api_up - migrated:.1f} s, "
