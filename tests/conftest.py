@@ -193,7 +193,10 @@ def create_database(server: PostgresServer, template: str | None = None) -> Data
 
     name = "t_" + uuid.uuid4().hex[:10]
     with psycopg.connect(server.url(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        # FILE_COPY: copying the template's files is about a quarter of the CPU of PostgreSQL 15's
+        # default (WAL_LOG, every page through the WAL) on the tests' server (wal_level=minimal).
+        source = f' TEMPLATE "{template}"' if template else ""
+        conn.execute(f'CREATE DATABASE "{name}"{source} STRATEGY FILE_COPY')
     return Database(server.url(name), name)
 
 

@@ -1,4 +1,4 @@
-"""moto's S3 server (the real S3 API) as a child process on 127.0.0.1."""
+"""moto's S3 server (the real S3 API) as a child process on 127.0.0.1 (see ``moto_main``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ import urllib.request
 from pathlib import Path
 
 from sparkify_local.ports import free_port, port_in_use
+
+TOOLS = Path(__file__).resolve().parents[1]
 
 
 class S3ServerError(RuntimeError):
@@ -32,9 +34,10 @@ class MotoServer:
         elif port_in_use(self.port):
             raise S3ServerError(f"port {self.port} on 127.0.0.1 is already in use: choose another (S3_PORT)")
         log = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
-        env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        path = os.pathsep.join(p for p in (str(TOOLS), os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true", "PYTHONPATH": path}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "sparkify_local.moto_main", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
