@@ -8,6 +8,9 @@ which every sparkify_etl task uses), boto3 (through the amazon provider's S3Hook
 tasks) and common-sql, together about 1.1 CPU-s per task process on a 2-core machine, which was
 most of what an hourly run cost above Airflow's own floor (docs/performance.md, "What costs what").
 
+Airflow imports this file once per process, by name. It is not a plugin, and plugins/.airflowignore
+keeps the plugin loader (which runs in every task process) from executing it a second time there.
+
 It also lets ``airflow dags test`` (and ``dag.test()``) finish a successful run of a DAG with a
 deadline on Airflow 3.3.2 (apache/airflow#73428; :mod:`sparkify.compat`).
 

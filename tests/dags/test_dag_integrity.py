@@ -518,3 +518,32 @@ def test_the_scheduler_and_celery_workers_parse_the_s3_models_before_forking(arg
         assert shared_loader.cache_info().currsize == (1 if warmed else 0)
     finally:
         shared_loader.cache_clear()
+
+
+def test_the_plugin_loader_runs_only_the_quality_page_not_the_settings_file(monkeypatch):
+    """Every Airflow process loads plugins/ with Airflow's plugin loader, each task process too (its
+    listeners): only the quality page is a plugin. airflow_local_settings.py, which Airflow imports
+    by name once per process, is in plugins/.airflowignore: loaded as a plugin it ran again in every
+    task process (the loader re-executes a file under its own name), its S3 client included."""
+    import sys
+
+    from airflow.sdk._shared.plugins_manager import _load_plugins_from_plugin_directory
+
+    import sparkify.botodata
+
+    warmed = []
+    monkeypatch.setattr(sparkify.botodata, "warm", lambda: warmed.append(True))
+    monkeypatch.setattr(sys, "argv", ["airflow", "scheduler"])  # as a task forked from the scheduler
+    names = ("airflow_local_settings", "sparkify_quality_page")
+    saved = {name: sys.modules.get(name) for name in names}
+    try:
+        plugins, errors = _load_plugins_from_plugin_directory(plugins_folder=str(ROOT / "plugins"))
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    assert errors == {}
+    assert [type(p).__module__ for p in plugins] == ["sparkify_quality_page"]
+    assert warmed == []
