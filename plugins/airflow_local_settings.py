@@ -30,6 +30,7 @@ PRELOAD = (
     "airflow.providers.amazon.aws.hooks.s3",
     "airflow.providers.common.sql.operators.sql",
     "yaml",
+    "jinja2.ext",  # every task's template environment loads Airflow's Jinja extensions from it
 )
 
 for _module in PRELOAD:
