@@ -42,8 +42,8 @@ airflow: install
 clean:
 	@if test -x $(PY); then $(PY) -m sparkify_local clean; else rm -rf "$${STATE_DIR:-.state}"; fi
 
-# Tests run on TEST_WORKERS pytest-xdist workers (each with its own servers); a module's tests, and
-# all tests of the real songs, stay on one worker (tests/conftest.py).
+# Tests run on TEST_WORKERS pytest-xdist workers, which share one PostgreSQL and one moto server
+# started by pytest's controller; a module's tests stay on one worker (tests/conftest.py).
 TEST_WORKERS ?= 3
 
 test: install
