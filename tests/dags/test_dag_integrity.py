@@ -534,16 +534,9 @@ def test_the_plugin_loader_runs_only_the_quality_page_not_the_settings_file(monk
     warmed = []
     monkeypatch.setattr(sparkify.botodata, "warm", lambda: warmed.append(True))
     monkeypatch.setattr(sys, "argv", ["airflow", "scheduler"])  # as a task forked from the scheduler
-    names = ("airflow_local_settings", "sparkify_quality_page")
-    saved = {name: sys.modules.get(name) for name in names}
-    try:
-        plugins, errors = _load_plugins_from_plugin_directory(plugins_folder=str(ROOT / "plugins"))
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
+    for name in ("airflow_local_settings", "sparkify_quality_page"):  # the loader replaces them: put back after
+        monkeypatch.setitem(sys.modules, name, sys.modules.get(name))
+    plugins, errors = _load_plugins_from_plugin_directory(plugins_folder=str(ROOT / "plugins"))
     assert errors == {}
     assert [type(p).__module__ for p in plugins] == ["sparkify_quality_page"]
     assert warmed == []
