@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -114,6 +115,7 @@ def test_an_empty_answer_or_no_terminal_is_a_no(fake_account, tmp_path, capsys):
 
 
 def test_yes_goes_on_without_asking(fake_account, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the check's Airflow home, which it keeps
     started = []
     monkeypatch.setattr(check.Check, "run", lambda self: started.append(self.plan) or 0)
 
