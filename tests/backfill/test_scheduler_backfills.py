@@ -193,7 +193,7 @@ def scheduler(pg_server, moto_server, real_songs_warehouse_template) -> Iterator
         stack.start_servers()
         stack.prepare_airflow()
         stack.start_airflow()
-        stack.airflow("dags", "unpause", DAG_ID)
+        stack.rest.unpause(DAG_ID)
         say(f"scheduler stack up in {time.monotonic() - started:.1f} s (logs: {stack.logs})")
         yield Scheduler(stack, bucket, warehouses)
     finally:

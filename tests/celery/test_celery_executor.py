@@ -201,7 +201,7 @@ def celery(pg_server, moto_server, tables_template, data) -> Iterator[Celery]:
         stack.start_servers()
         stack.prepare_airflow()
         stack.start_airflow()
-        stack.airflow("dags", "unpause", DAG_ID)
+        stack.rest.unpause(DAG_ID)
         say(f"stack up in {time.monotonic() - started:.1f} s: broker {stack.broker.url}, workers "
             f"{', '.join(WORKERS)} (logs: {stack.logs})")
         yield Celery(stack, data, warehouse)

@@ -133,6 +133,16 @@ class AirflowApi:
         except ApiError:
             return False
 
+    # -- DAGs ------------------------------------------------------------------------------------------
+
+    def unpause(self, dag_id: str) -> None:
+        """``PATCH /api/v2/dags/{dag_id}`` with ``{"is_paused": false}`` (the UI's pause toggle)."""
+        from airflow_client.client.api.dag_api import DAGApi
+        from airflow_client.client.models import DAGPatchBody
+
+        with self._errors("PATCH", f"/api/v2/dags/{dag_id}"):
+            DAGApi(self.client).patch_dag(dag_id, DAGPatchBody(is_paused=False))
+
     # -- backfills -------------------------------------------------------------------------------------
 
     def create_backfill(self, dag_id: str, from_date: datetime, to_date: datetime, *, max_active_runs: int,

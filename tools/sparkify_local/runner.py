@@ -65,7 +65,7 @@ def command_run(config: Config) -> int:
         close_interrupted_runs(stack)
         stack.start_airflow()
         # The scheduler starts no run of a paused DAG, backfill runs included.
-        stack.airflow("dags", "unpause", DAG_ID)
+        stack.rest.unpause(DAG_ID)
         if config.grain == "hour":
             backfill_id = create_backfill(stack)
             if backfill_id is not None:
@@ -90,7 +90,7 @@ def command_up(config: Config) -> int:
         stack.seed(until_now=True)
         stack.prepare_airflow()
         stack.start_airflow()
-        stack.airflow("dags", "unpause", DAG_ID)
+        stack.rest.unpause(DAG_ID)
         stack.write_stack_file()
     except BaseException:
         stack.stop()

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class Stack:
         self.warehouse_url: str = ""
         self.metadata_url: str = ""  # for Airflow's processes; the runner itself uses the REST API
         self._rest: AirflowApi | None = None
+        self._reserialize: Background | None = None
 
     # paths
     @property
@@ -225,8 +227,24 @@ class Stack:
         say(f"  {summary}")
 
     def prepare_airflow(self) -> None:
+        """Migrate Airflow's metadata database and the warehouse's tables side by side (two processes,
+        two databases: each is mostly a Python start-up and its migrations), then start parsing the
+        DAGs (`airflow dags reserialize`) in the background: :meth:`start_api_server` waits for it
+        once the api-server answers, so the two overlap."""
         self.api_port = self.config.airflow_port or free_port()
         self.airflow_home.mkdir(parents=True, exist_ok=True)
+        say("• migrating Airflow's metadata database")
+        migrate = self._background("db", "migrate")
+        try:
+            self.prepare_warehouse()
+        except BaseException:
+            stop_groups([migrate.process.pid])
+            raise
+        migrate.wait()
+        say("• parsing the DAGs (airflow dags reserialize), while the api-server starts")
+        self._reserialize = self._background("dags", "reserialize")
+
+    def prepare_warehouse(self) -> None:
         # Roles belong to the whole server: they are created on the embedded one, never on yours.
         embedded = not self.config.warehouse_url and not self.redshift_elsewhere()
         steps = [["sparkify.tables", "migrate"]] + ([["sparkify.access", "grant"]] if embedded else [])
@@ -241,9 +259,17 @@ class Stack:
             if result.returncode != 0:
                 raise RunnerError(f"python -m {' '.join(step)} failed:\n{result.stderr[-3000:]}")
             say("  " + (result.stdout.strip().splitlines() or [""])[-1])  # the command's summary, not its logs
-        say("• migrating Airflow's metadata database and parsing the DAGs")
-        self.airflow("db", "migrate")
-        self.airflow("dags", "reserialize")
+
+    def _background(self, *args: str) -> Background:
+        """An Airflow CLI command started in its own process group (stop() stops it if it still runs),
+        its output in the logs folder."""
+        log = self.logs / f"airflow-{'-'.join(args)}.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *args], env=self.airflow_env(self.scheduled_runs), stdout=out,
+                stderr=subprocess.STDOUT, cwd=self.config.root, start_new_session=True,
+            )
+        return Background(args, process, log)
 
     def start_api_server(self) -> None:
         """Start Airflow's api-server alone and wait until it answers: the REST API is how the runner
@@ -256,6 +282,9 @@ class Stack:
             say(f"  ignoring {name} from the environment or .env: the local stack sets it")
         self._start("api-server", ["api-server", "--host", "127.0.0.1", "--port", str(self.api_port)])
         self.wait_for_api()
+        if self._reserialize is not None:  # started by prepare_airflow
+            self._reserialize.wait()
+            self._reserialize = None
 
     def start_airflow(self) -> None:
         """Start what of Airflow is not running yet: the api-server (if `start_api_server` did not),
@@ -350,6 +379,8 @@ class Stack:
         with uninterruptible():
             api_server = self.processes.pop("api-server", None) if close_runs else None
             groups = [p.pid for p in self.processes.values()]
+            if self._reserialize is not None and self._reserialize.process.poll() is None:
+                groups.append(self._reserialize.process.pid)
             if self.moto and self.moto.process:
                 groups.append(self.moto.process.pid)
             stop_groups(groups)
@@ -370,6 +401,20 @@ class Stack:
                 api_server.poll()
             if self.pg:
                 self.pg.stop()
+
+
+@dataclass
+class Background:
+    """An Airflow CLI command the stack started without waiting for it."""
+
+    args: tuple[str, ...]
+    process: subprocess.Popen
+    log: Path
+
+    def wait(self) -> None:
+        if self.process.wait() != 0:
+            output = self.log.read_text(errors="replace")
+            raise RunnerError(f"`airflow {' '.join(self.args)}` failed (its log: {self.log}):\n{output[-3000:]}")
 
 
 def check_warehouse(url: str) -> None:
