@@ -85,7 +85,8 @@ def real_data() -> Path:
 
 # Fixtures of the 14,896 real songs staged (minutes): built once per session on the shared servers
 # (tests/dags/conftest.py), so they are slow tests but their modules may run on any worker.
-REAL_SONGS_FIXTURES = frozenset({"real_songs_warehouse_template", "loaded_window", "make_etl", "real_songs"})
+REAL_SONGS_FIXTURES = frozenset({"real_songs_warehouse_template", "loaded_window", "make_etl", "real_songs",
+                                 "hourly_runs_templates"})
 # Modules that start Airflow's processes, the local runner or a package install in every test.
 SLOW_MODULES = (
     "tests/backfill/", "tests/local/test_runner.py", "tests/local/test_configuration.py",

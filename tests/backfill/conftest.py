@@ -34,8 +34,9 @@ from tests.helpers import hours, load_dag, run_interval, run_window
 
 from conftest import Bucket, Database, aws_connection, create_bucket, create_database, real_data
 
-# The session's real-songs template, shared with tests/dags (built once per session).
+# The session's real-songs and hourly-runs templates, shared with tests/dags (built once per session).
 real_songs_warehouse_template = dags_conftest.real_songs_warehouse_template
+hourly_runs_templates = dags_conftest.hourly_runs_templates
 
 DAY = datetime(2018, 11, 14)
 DAY_END = DAY + timedelta(days=1)

@@ -4,7 +4,8 @@ With ``dag.test()`` on a real PostgreSQL and moto's S3 server, over the real dat
 ``../shared/data/sparkify``; the session fixtures skip when it is missing):
 
 * one run over three days leaves every star and staging table, the manifest's objects and the
-  per-hour counts with the same content checksums as the 72 hourly runs of those hours;
+  per-hour counts with the same content checksums as the 72 hourly runs of those hours (the
+  session's ``hourly_runs_templates``, tests/dags/conftest.py);
 * a run that starts and ends mid-day, and one over the whole of November, equal the reference;
 * a run wider than ``SPARKIFY_MAX_INTERVAL_DAYS``, or not whole hours, fails before any SQL,
   naming the interval and the setting;
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from tests import reference
+from tests.dags.conftest import HOURLY_CHECKPOINTS, HOURLY_FROM
 from tests.helpers import hours
 
 from conftest import real_data
@@ -43,9 +45,11 @@ def reference_tables(real_songs):
     return tables
 
 
-def test_a_three_day_run_equals_its_72_hourly_runs(make_etl, reference_tables):
-    hourly = make_etl()
-    hourly_seconds = hourly.run_hours(hours(*THREE_DAYS))
+def test_a_three_day_run_equals_its_72_hourly_runs(make_etl, reference_tables, hourly_runs_templates):
+    assert THREE_DAYS == (HOURLY_FROM, HOURLY_CHECKPOINTS[-1])
+    hourly = make_etl(hourly_runs_templates.names[THREE_DAYS[1]])  # the session's 72 hourly runs
+    assert [start for (start,) in hourly.db.query(
+        "SELECT DISTINCT interval_start FROM quality_results ORDER BY 1")] == hours(*THREE_DAYS)
     wide = make_etl()
     run = wide.run_window(*THREE_DAYS)
     assert (run.data_interval_start.replace(tzinfo=None), run.data_interval_end.replace(tzinfo=None)) == THREE_DAYS
@@ -56,7 +60,8 @@ def test_a_three_day_run_equals_its_72_hourly_runs(make_etl, reference_tables):
     staged = wide.db.query("SELECT s3_key FROM load_manifest WHERE source = 'staging_events' ORDER BY s3_key")
     assert staged == [(day_key(THREE_DAYS[0] + timedelta(days=n)),) for n in range(3)]
     assert wide.db.scalar("SELECT COUNT(*) FROM quality_results WHERE NOT passed") == 0
-    say(f"[2018-11-05, 2018-11-08): 72 hourly dag.test() runs {hourly_seconds:.1f} s; one run: same checksums")
+    say(f"[2018-11-05, 2018-11-08): 72 hourly dag.test() runs ({hourly_runs_templates.describe()}); "
+        "one run: same checksums")
 
 
 def test_a_run_that_starts_and_ends_mid_day_equals_the_reference(make_etl, reference_tables):

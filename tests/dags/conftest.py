@@ -7,15 +7,17 @@ session: every test that needs the real songs clones the template database this 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import load_dag
+from tests.helpers import hours, load_dag, run_interval
 
 from conftest import Bucket, aws_connection, create_bucket, create_database, real_data, s3_client
 
@@ -91,6 +93,71 @@ def _build_real_songs_template(data: Path, pg_server, moto_server, tables_templa
     staged = db.scalar("SELECT COUNT(*) FROM staging_songs")
     assert staged == SONG_COUNT, f"staged {staged} songs, expected {SONG_COUNT}"
     return db.name
+
+
+# -- the real data's first days loaded hour by hour, shared by tests/dags and tests/backfill -----------
+
+HOURLY_FROM = datetime(2018, 11, 5)
+# The interval ends at which the hourly runs' warehouse is kept: after 48 and after 72 runs.
+HOURLY_CHECKPOINTS = (datetime(2018, 11, 7), datetime(2018, 11, 8))
+HOURLY_LOCK = 0x53505248  # the advisory lock of the hourly templates' builders
+
+
+@dataclass(frozen=True)
+class HourlyTemplates:
+    """Template databases holding what the hourly runs from HOURLY_FROM loaded, one per checkpoint."""
+
+    names: dict[datetime, str]  # checkpoint (the last run's interval end) -> database to clone
+    seconds: float | None  # the runs' time, when this fixture made them (None: made earlier)
+
+    def describe(self) -> str:
+        return f"{self.seconds:.1f} s" if self.seconds is not None else "made earlier in this session"
+
+
+@pytest.fixture(scope="session")
+def hourly_runs_templates(real_songs_warehouse_template, pg_server) -> HourlyTemplates:
+    """sparkify_etl run hour by hour with ``dag.test()`` from HOURLY_FROM on a clone of the real-songs
+    template, every run successful, its warehouse kept as a template at each checkpoint.
+    tests/dags/test_etl_real_data.py (48 runs) and tests/backfill/test_wide_intervals.py (72 runs)
+    compare with them, so the first 48 runs are made once per session, not twice: built by the first
+    worker that needs them while the others wait on an advisory lock; the last template is named
+    last, so it exists only when both are complete. Clone them, never connect to them."""
+    import psycopg
+
+    names = {end: f"hourly_to_{end:%Y%m%d}_template" for end in HOURLY_CHECKPOINTS}
+    seconds = None
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (HOURLY_LOCK,))
+        try:
+            final = names[HOURLY_CHECKPOINTS[-1]]
+            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (final,)).fetchone():
+                started = time.monotonic()
+                _build_hourly_templates(conn, names, pg_server, real_songs_warehouse_template)
+                seconds = time.monotonic() - started
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (HOURLY_LOCK,))
+    return HourlyTemplates(names, seconds)
+
+
+def _build_hourly_templates(conn, names: dict[datetime, str], pg_server, real_songs_template) -> None:
+    template, bucket, endpoint = real_songs_template
+    db = create_database(pg_server, template=template)
+    with pytest.MonkeyPatch.context() as mp, faster_dag_test():
+        mp.setenv("AIRFLOW_CONN_REDSHIFT", db.url)
+        mp.setenv("AIRFLOW_CONN_AWS", aws_connection(endpoint))
+        dag = patched_for_dag_test(load_dag(), mp, fail_fast=True)
+        start = HOURLY_FROM
+        for end in HOURLY_CHECKPOINTS:
+            for hour in hours(start, end):
+                run = run_interval(dag, hour, s3_bucket=bucket)
+                states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+                assert run.state == "success", f"run of {hour:%Y-%m-%d %H}:00 ended {run.state}: {states}"
+            start = end
+            conn.execute(f'DROP DATABASE IF EXISTS "{names[end]}"')  # left by a builder that failed
+            if end == HOURLY_CHECKPOINTS[-1]:
+                conn.execute(f'ALTER DATABASE "{db.name}" RENAME TO "{names[end]}"')
+            else:
+                conn.execute(f'CREATE DATABASE "{names[end]}" TEMPLATE "{db.name}" STRATEGY FILE_COPY')
 
 
 def patched_for_dag_test(dag, monkeypatch: pytest.MonkeyPatch, *, fail_fast: bool = False):

@@ -2,7 +2,9 @@
 
 The DAG runs with ``dag.test()`` against a real PostgreSQL and moto's S3 server, then every star
 table must equal, row for row, what ``tests/reference.py`` computes from the raw files; reruns
-must leave every table byte-identical; a quiet hour must succeed with no songplays.
+must leave every table byte-identical; a quiet hour must succeed with no songplays. The 48 hourly
+runs are the session's ``hourly_runs_templates`` (tests/dags/conftest.py: each run must succeed),
+which tests/backfill/test_wide_intervals.py extends to 72 and compares a three-day run with.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from tests.helpers import hours, load_dag, run_interval
 
 from conftest import aws_connection, create_database, real_data
 
-from .conftest import faster_dag_test, patched_for_dag_test
+from .conftest import HOURLY_CHECKPOINTS, HOURLY_FROM, faster_dag_test, patched_for_dag_test
 
-WINDOW = (datetime(2018, 11, 5), datetime(2018, 11, 7))  # [start, end): 48 hourly runs
+WINDOW = (HOURLY_FROM, HOURLY_CHECKPOINTS[0])  # [2018-11-05, 2018-11-07): 48 hourly runs
 
 # Pinned by hand, from a throwaway script independent of tests/reference.py: json.loads on each
 # line of log_data/2018/11/2018-11-0{5,6}-events.json and on every song_data/**/*.json file,
@@ -52,7 +54,18 @@ def expected() -> dict[str, list[tuple]]:
 @pytest.fixture
 def etl(real_songs_warehouse_template, pg_server, airflow_db, monkeypatch):
     """(dag, warehouse, bucket name): a clone of the songs template as the ``redshift`` connection."""
-    template, bucket, endpoint = real_songs_warehouse_template
+    return etl_on(real_songs_warehouse_template[0], real_songs_warehouse_template, pg_server, monkeypatch)
+
+
+@pytest.fixture
+def etl_after_window(hourly_runs_templates, real_songs_warehouse_template, pg_server, airflow_db, monkeypatch):
+    """The same on a clone of the warehouse the 48 hourly runs of WINDOW loaded."""
+    template = hourly_runs_templates.names[WINDOW[1]]
+    return etl_on(template, real_songs_warehouse_template, pg_server, monkeypatch)
+
+
+def etl_on(template: str, real_songs_template, pg_server, monkeypatch):
+    _, bucket, endpoint = real_songs_template
     db = create_database(pg_server, template=template)
     monkeypatch.setenv("AIRFLOW_CONN_REDSHIFT", db.url)
     monkeypatch.setenv("AIRFLOW_CONN_AWS", aws_connection(endpoint))
@@ -81,9 +94,11 @@ def checksums(db) -> dict[str, tuple[int, str]]:
     return out
 
 
-def test_two_days_of_hourly_runs_match_the_contract_and_reruns_change_nothing(etl, expected):
-    dag, db, bucket = etl
-    run_hours(dag, bucket, hours(*WINDOW))
+def test_two_days_of_hourly_runs_match_the_contract_and_reruns_change_nothing(etl_after_window, expected):
+    dag, db, bucket = etl_after_window
+    # The warehouse of the 48 hourly runs, each of which ran and recorded its checks.
+    assert [start for (start,) in db.query("SELECT DISTINCT interval_start FROM quality_results ORDER BY 1")] == \
+        hours(*WINDOW)
 
     for table in reference.STAR_TABLES:
         difference = reference.describe_difference(table, expected[table], read_table(db, table))
