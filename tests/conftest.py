@@ -357,7 +357,7 @@ def migrated_metadata_db() -> Path | None:
     environment and named by the installed packages' versions and the ``AIRFLOW__`` settings (all
     that Airflow's and its providers' migrations depend on): every worker of every session copies
     it instead of migrating (about 5 CPU-s each). The first to need it makes it while the others
-    wait on a file lock. None outside a virtual environment (nothing is written there)."""
+    wait on a file lock. None outside a virtual environment, or in one the tests cannot write to."""
     import fcntl
     import hashlib
     from importlib import metadata
@@ -368,12 +368,16 @@ def migrated_metadata_db() -> Path | None:
     settings = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("AIRFLOW__"))
     key = hashlib.sha256("\n".join(versions + settings).encode()).hexdigest()[:16]
     folder = Path(sys.prefix) / "sparkify-test-cache"
-    folder.mkdir(exist_ok=True)
+    try:
+        folder.mkdir(exist_ok=True)
+        lock = open(folder / "lock", "w")  # noqa: SIM115 - closed below
+    except OSError:  # a virtual environment the tests may not write to
+        return None
     cached = folder / f"airflow-metadata-{key}.db"
-    with open(folder / "lock", "w") as lock:
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not cached.exists():
-            for stale in folder.glob("airflow-metadata-*"):
+            for stale in [*folder.glob("airflow-metadata-*"), *folder.glob("partial-*")]:
                 stale.unlink()
             partial = folder / f"partial-{os.getpid()}.db"
             migrate_metadata_db(partial)
