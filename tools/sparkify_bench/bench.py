@@ -144,7 +144,7 @@ class Bench:
             + ", ".join(f"{t} {v}" for t, v in self.results["floor_shape"].items()))
         stack.start_airflow()
         for dag_id in (ETL, FLOOR):
-            stack.api("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+            stack.rest.unpause(dag_id)
         stack.airflow_ready = True
 
     def bench_db(self, name: str, fresh: bool = False) -> str:
