@@ -46,7 +46,7 @@ class SessionStack(LocalStack):
         return env
 
     def stop(self) -> None:
-        stop_groups([p.pid for p in self.processes.values()])
+        stop_groups([p.pid for p in self.processes.values()] + self.running_commands())
         self.processes.clear()
         if self.broker:
             self.broker.stop()

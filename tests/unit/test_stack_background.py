@@ -5,6 +5,7 @@ fails. (The whole start, in order, is exercised by every runner test in tests/lo
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -48,11 +49,26 @@ def test_a_command_that_succeeds_is_waited_for(tmp_path):
     assert done.process.returncode == 0
 
 
-def test_stop_stops_a_reserialize_still_running(tmp_path):
+def test_stop_stops_the_commands_still_running(tmp_path, monkeypatch):
+    """A Ctrl-C while the runner waits for the metadata migration, or before it waited for the DAGs'
+    parsing: the runner stops the stack, and the commands (in sessions of their own) with it."""
     found = stack(tmp_path)
-    found._reserialize = background(tmp_path, "import time; time.sleep(120)", "dags", "reserialize")
+    monkeypatch.setattr(found, "airflow_env", lambda scheduled_runs=True: dict(os.environ))
+    monkeypatch.setattr(sys, "executable", str(write_fake_airflow(tmp_path)))
+    migration = found._background("db", "migrate")
+    found._reserialize = found._background("dags", "reserialize")
+    assert found.running_commands() == [migration.process.pid, found._reserialize.process.pid]
     found.stop()
-    assert not alive(found._reserialize.process.pid)
+    assert not alive(migration.process.pid) and not alive(found._reserialize.process.pid)
+    assert found.running_commands() == []
+
+
+def write_fake_airflow(tmp_path: Path) -> Path:
+    """An executable that, run as ``<it> -m airflow …``, sleeps: a command that takes long."""
+    fake = tmp_path / "python"
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import time; time.sleep(120)'\n")
+    fake.chmod(0o755)
+    return fake
 
 
 def test_a_failed_warehouse_step_stops_the_metadata_migration(tmp_path, monkeypatch):

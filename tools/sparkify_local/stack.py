@@ -55,6 +55,7 @@ class Stack:
         self.metadata_url: str = ""  # for Airflow's processes; the runner itself uses the REST API
         self._rest: AirflowApi | None = None
         self._reserialize: Background | None = None
+        self._commands: list[Background] = []  # every command started by _background
 
     # paths
     @property
@@ -269,7 +270,13 @@ class Stack:
                 [sys.executable, "-m", "airflow", *args], env=self.airflow_env(self.scheduled_runs), stdout=out,
                 stderr=subprocess.STDOUT, cwd=self.config.root, start_new_session=True,
             )
-        return Background(args, process, log)
+        self._commands.append(Background(args, process, log))
+        return self._commands[-1]
+
+    def running_commands(self) -> list[int]:
+        """The process groups of the commands started by _background that still run (a Ctrl-C while
+        the stack waits for one reaches only the runner: they are in sessions of their own)."""
+        return [c.process.pid for c in self._commands if c.process.poll() is None]
 
     def start_api_server(self) -> None:
         """Start Airflow's api-server alone and wait until it answers: the REST API is how the runner
@@ -378,9 +385,7 @@ class Stack:
 
         with uninterruptible():
             api_server = self.processes.pop("api-server", None) if close_runs else None
-            groups = [p.pid for p in self.processes.values()]
-            if self._reserialize is not None and self._reserialize.process.poll() is None:
-                groups.append(self._reserialize.process.pid)
+            groups = [p.pid for p in self.processes.values()] + self.running_commands()
             if self.moto and self.moto.process:
                 groups.append(self.moto.process.pid)
             stop_groups(groups)
