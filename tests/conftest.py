@@ -33,7 +33,7 @@ def scratch_parent() -> str | None:
     PostgreSQL cluster, the Airflow homes and the runners' state with plenty to spare (SCRATCH_ROOM),
     else the system's temporary folder; ``TMPDIR``, when set, always wins. The tests' PostgreSQL
     clones a database per test (a few hundred files each): on tmpfs the clones and the deletion of
-    the folder at the end cost no disk I/O (``make test-fast``: about 8 s less, docs/performance.md)."""
+    the folder at the end cost no disk I/O (docs/performance.md)."""
     if os.environ.get("TMPDIR"):
         return None
     try:
@@ -45,7 +45,7 @@ def scratch_parent() -> str | None:
 
 
 MEMORY_FS = "/dev/shm"
-SCRATCH_ROOM = 12 << 30  # bytes free on MEMORY_FS to use it: the whole suite's folders stay under 4 GiB
+SCRATCH_ROOM = 12 << 30  # bytes free on MEMORY_FS to use it; a whole `make test` peaked at 2.5 GB there
 
 # One scratch folder per session; world-traversable so an unprivileged PostgreSQL can use it.
 SCRATCH = Path(tempfile.mkdtemp(prefix="sparkify-tests-", dir=scratch_parent()))
@@ -337,13 +337,10 @@ def dag_test_with_deadlines() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def airflow_db() -> None:
     """Airflow's metadata database (SQLite in the worker's Airflow home), migrated once per session:
-    a copy of the migrated database the installed packages made (see migrated_metadata_db)."""
+    a copy of the migrated database the installed packages made (see copy_migrated_metadata_db)."""
     target = Path(os.environ["AIRFLOW_HOME"]) / "airflow.db"
     target.parent.mkdir(parents=True, exist_ok=True)
-    cached = migrated_metadata_db()
-    if cached:
-        shutil.copyfile(cached, target)
-    else:
+    if not copy_migrated_metadata_db(target):
         migrate_metadata_db(target)
 
 
@@ -352,18 +349,19 @@ def migrate_metadata_db(target: Path) -> None:
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], check=True, capture_output=True, env=env)
 
 
-def migrated_metadata_db() -> Path | None:
-    """An empty Airflow metadata database as ``airflow db migrate`` leaves it, kept in the virtual
-    environment and named by the installed packages' versions and the ``AIRFLOW__`` settings (all
-    that Airflow's and its providers' migrations depend on): every worker of every session copies
-    it instead of migrating (about 5 CPU-s each). The first to need it makes it while the others
-    wait on a file lock. None outside a virtual environment, or in one the tests cannot write to."""
+def copy_migrated_metadata_db(target: Path) -> bool:
+    """Copy to ``target`` an empty Airflow metadata database as ``airflow db migrate`` leaves it,
+    kept in the virtual environment and named by the installed packages' versions and the
+    ``AIRFLOW__`` settings (all that Airflow's and its providers' migrations depend on): every
+    worker of every session copies it instead of migrating (about 5 CPU-s each). The first to need
+    it makes it; all of it happens under a file lock (a worker with other settings replaces it).
+    False, with nothing copied, outside a virtual environment or in one the tests cannot write to."""
     import fcntl
     import hashlib
     from importlib import metadata
 
     if sys.prefix == sys.base_prefix:
-        return None
+        return False
     versions = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
     settings = sorted(f"{k}={v}" for k, v in os.environ.items() if k.startswith("AIRFLOW__"))
     key = hashlib.sha256("\n".join(versions + settings).encode()).hexdigest()[:16]
@@ -372,7 +370,7 @@ def migrated_metadata_db() -> Path | None:
         folder.mkdir(exist_ok=True)
         lock = open(folder / "lock", "w")  # noqa: SIM115 - closed below
     except OSError:  # a virtual environment the tests may not write to
-        return None
+        return False
     cached = folder / f"airflow-metadata-{key}.db"
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -382,4 +380,5 @@ def migrated_metadata_db() -> Path | None:
             partial = folder / f"partial-{os.getpid()}.db"
             migrate_metadata_db(partial)
             partial.rename(cached)
-    return cached
+        shutil.copyfile(cached, target)
+    return True

@@ -35,28 +35,29 @@ def venv(tmp_path, monkeypatch) -> Venv:
     return found
 
 
-def test_the_first_worker_migrates_and_the_others_copy(venv):
-    first = conftest.migrated_metadata_db()
-    second = conftest.migrated_metadata_db()
-    assert first == second and first.parent == venv.prefix / "sparkify-test-cache"
-    assert len(venv.migrations) == 1 and first.read_text() == "default"
+def test_the_first_worker_migrates_and_the_others_copy(venv, tmp_path):
+    first, second = tmp_path / "first.db", tmp_path / "second.db"
+    assert conftest.copy_migrated_metadata_db(first) and conftest.copy_migrated_metadata_db(second)
+    assert first.read_text() == second.read_text() == "default"
+    (cached,) = (venv.prefix / "sparkify-test-cache").glob("airflow-metadata-*.db")
+    assert len(venv.migrations) == 1 and venv.migrations[0].parent == cached.parent  # one migration, then copies
 
 
-def test_other_airflow_settings_make_a_new_one_and_the_old_is_removed(venv, monkeypatch):
-    before = conftest.migrated_metadata_db()
+def test_other_airflow_settings_make_a_new_one_and_the_old_is_removed(venv, tmp_path, monkeypatch):
+    assert conftest.copy_migrated_metadata_db(tmp_path / "before.db")
     monkeypatch.setenv("AIRFLOW__CORE__PARALLELISM", "7")
-    after = conftest.migrated_metadata_db()
-    assert after != before and after.read_text() == "7" and not before.exists()
-    assert len(venv.migrations) == 2
-    assert sorted(p.name for p in after.parent.iterdir()) == sorted([after.name, "lock"])
+    assert conftest.copy_migrated_metadata_db(tmp_path / "after.db")
+    assert (tmp_path / "after.db").read_text() == "7" and len(venv.migrations) == 2
+    folder = venv.prefix / "sparkify-test-cache"
+    assert len(list(folder.glob("airflow-metadata-*.db"))) == 1 and not list(folder.glob("partial-*"))
 
 
-def test_outside_a_virtual_environment_or_in_a_read_only_one_nothing_is_cached(venv, monkeypatch):
+def test_outside_a_virtual_environment_or_in_a_read_only_one_nothing_is_cached(venv, tmp_path, monkeypatch):
     (venv.prefix / "sparkify-test-cache").write_text("a file where the folder would go")  # mkdir fails as if read-only
-    assert conftest.migrated_metadata_db() is None
+    assert not conftest.copy_migrated_metadata_db(tmp_path / "a.db")
     monkeypatch.setattr(sys, "prefix", sys.base_prefix)
-    assert conftest.migrated_metadata_db() is None
-    assert venv.migrations == []
+    assert not conftest.copy_migrated_metadata_db(tmp_path / "b.db")
+    assert venv.migrations == [] and not (tmp_path / "a.db").exists() and not (tmp_path / "b.db").exists()
 
 
 def test_the_scratch_folder_goes_to_memory_only_with_room_and_no_tmpdir(tmp_path, monkeypatch):
