@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,22 +47,35 @@ def real_songs_warehouse_template(pg_server, moto_server, tables_template, airfl
     # Built once per session, by the first process that needs it: the xdist workers share the
     # servers, and wait for one another on an advisory lock. The finished template gets its final
     # name last (a rename), so a template of that name is always complete.
-    import psycopg
-
     data = real_data()
-    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (TEMPLATE_LOCK,))
-        try:
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE_DB,)).fetchone():
-                building = _build_real_songs_template(data, pg_server, moto_server, tables_template)
-                conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{TEMPLATE_DB}"')
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (TEMPLATE_LOCK,))
+
+    def build(conn) -> None:
+        building = _build_real_songs_template(data, pg_server, moto_server, tables_template)
+        conn.execute(f'ALTER DATABASE "{building}" RENAME TO "{TEMPLATE_DB}"')
+
+    build_once(pg_server, TEMPLATE_LOCK, TEMPLATE_DB, build)
     return TEMPLATE_DB, REAL_BUCKET, moto_server.endpoint
 
 
 TEMPLATE_DB = "real_songs_template"
 TEMPLATE_LOCK = 0x5350524B  # any fixed key: the advisory lock the template's builders take
+
+
+def build_once(pg_server, lock: int, name: str, build: Callable[[Any], None]) -> bool:
+    """Call ``build(conn)`` unless the database ``name`` exists, holding the advisory lock ``lock``:
+    the first xdist worker that needs a session template builds it, the others wait, then find it.
+    ``build`` gives the database its name last. True when this call built it."""
+    import psycopg
+
+    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (lock,))
+        try:
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+                return False
+            build(conn)
+            return True
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (lock,))
 
 
 def _build_real_songs_template(data: Path, pg_server, moto_server, tables_template) -> str:
@@ -122,20 +135,11 @@ def hourly_runs_templates(real_songs_warehouse_template, pg_server) -> HourlyTem
     compare with them, so the first 48 runs are made once per session, not twice: built by the first
     worker that needs them while the others wait on an advisory lock; the last template is named
     last, so it exists only when both are complete. Clone them, never connect to them."""
-    import psycopg
-
     names = {end: f"hourly_to_{end:%Y%m%d}_template" for end in HOURLY_CHECKPOINTS}
-    seconds = None
-    with psycopg.connect(pg_server.url(), autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (HOURLY_LOCK,))
-        try:
-            final = names[HOURLY_CHECKPOINTS[-1]]
-            if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (final,)).fetchone():
-                started = time.monotonic()
-                _build_hourly_templates(conn, names, pg_server, real_songs_warehouse_template)
-                seconds = time.monotonic() - started
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (HOURLY_LOCK,))
+    started = time.monotonic()
+    built = build_once(pg_server, HOURLY_LOCK, names[HOURLY_CHECKPOINTS[-1]],
+                       lambda conn: _build_hourly_templates(conn, names, pg_server, real_songs_warehouse_template))
+    seconds = time.monotonic() - started if built else None
     return HourlyTemplates(names, seconds)
 
 
@@ -148,16 +152,21 @@ def _build_hourly_templates(conn, names: dict[datetime, str], pg_server, real_so
         dag = patched_for_dag_test(load_dag(), mp, fail_fast=True)
         start = HOURLY_FROM
         for end in HOURLY_CHECKPOINTS:
-            for hour in hours(start, end):
-                run = run_interval(dag, hour, s3_bucket=bucket)
-                states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-                assert run.state == "success", f"run of {hour:%Y-%m-%d %H}:00 ended {run.state}: {states}"
+            run_hours(dag, bucket, hours(start, end))
             start = end
             conn.execute(f'DROP DATABASE IF EXISTS "{names[end]}"')  # left by a builder that failed
             if end == HOURLY_CHECKPOINTS[-1]:
                 conn.execute(f'ALTER DATABASE "{db.name}" RENAME TO "{names[end]}"')
             else:
                 conn.execute(f'CREATE DATABASE "{names[end]}" TEMPLATE "{db.name}" STRATEGY FILE_COPY')
+
+
+def run_hours(dag, bucket: str, starts: list[datetime]) -> None:
+    """Run ``dag`` with ``dag.test()`` for each hour starting at ``starts``, in order; each must succeed."""
+    for start in starts:
+        run = run_interval(dag, start, s3_bucket=bucket)
+        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+        assert run.state == "success", f"run for {start:%Y-%m-%d %H}:00 ended {run.state}: {states}"
 
 
 def patched_for_dag_test(dag, monkeypatch: pytest.MonkeyPatch, *, fail_fast: bool = False):

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta
 
 import pytest
 from tests import reference
-from tests.helpers import hours, load_dag, run_interval
+from tests.helpers import hours, load_dag
 
 from conftest import aws_connection, create_database, real_data
 
-from .conftest import HOURLY_CHECKPOINTS, HOURLY_FROM, faster_dag_test, patched_for_dag_test
+from .conftest import HOURLY_CHECKPOINTS, HOURLY_FROM, faster_dag_test, patched_for_dag_test, run_hours
 
 WINDOW = (HOURLY_FROM, HOURLY_CHECKPOINTS[0])  # [2018-11-05, 2018-11-07): 48 hourly runs
 
@@ -70,13 +70,6 @@ def etl_on(template: str, real_songs_template, pg_server, monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_REDSHIFT", db.url)
     monkeypatch.setenv("AIRFLOW_CONN_AWS", aws_connection(endpoint))
     return patched_for_dag_test(load_dag(), monkeypatch, fail_fast=True), db, bucket
-
-
-def run_hours(dag, bucket: str, starts: list[datetime]) -> None:
-    for start in starts:
-        run = run_interval(dag, start, s3_bucket=bucket)
-        states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-        assert run.state == "success", f"run for {start:%Y-%m-%d %H}:00 ended {run.state}: {states}"
 
 
 def read_table(db, table: str) -> list[tuple]:

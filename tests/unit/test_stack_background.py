@@ -17,6 +17,8 @@ from sparkify_local.config import Config, RunnerError
 from sparkify_local.processes import alive
 from sparkify_local.stack import Background, Stack
 
+UNTIL_STOPPED = "import signal; signal.pause()"  # a command's stand-in that ends only when signalled
+
 
 def background(tmp_path: Path, code: str, *args: str) -> Background:
     log = tmp_path / "command.log"
@@ -44,9 +46,9 @@ def test_a_failed_command_is_named_with_its_log_and_output(tmp_path):
 
 
 def test_a_command_that_succeeds_is_waited_for(tmp_path):
-    done = background(tmp_path, "import time; time.sleep(0.5)", "db", "migrate")
+    done = background(tmp_path, "print('migrated')", "db", "migrate")
     done.wait()
-    assert done.process.returncode == 0
+    assert done.process.returncode == 0 and done.log.read_text() == "migrated\n"
 
 
 def test_stop_stops_the_commands_still_running(tmp_path, monkeypatch):
@@ -64,9 +66,9 @@ def test_stop_stops_the_commands_still_running(tmp_path, monkeypatch):
 
 
 def write_fake_airflow(tmp_path: Path) -> Path:
-    """An executable that, run as ``<it> -m airflow …``, sleeps: a command that takes long."""
+    """An executable that, run as ``<it> -m airflow …``, waits for a signal: a command that runs until stopped."""
     fake = tmp_path / "python"
-    fake.write_text(f"#!/bin/sh\nexec {sys.executable} -c 'import time; time.sleep(120)'\n")
+    fake.write_text(f"#!/bin/sh\nexec {sys.executable} -c {UNTIL_STOPPED!r}\n")
     fake.chmod(0o755)
     return fake
 
@@ -76,7 +78,7 @@ def test_a_failed_warehouse_step_stops_the_metadata_migration(tmp_path, monkeypa
     started: list[Background] = []
 
     def slow_migration(*args: str) -> Background:
-        started.append(background(tmp_path, "import time; time.sleep(120)", *args))
+        started.append(background(tmp_path, UNTIL_STOPPED, *args))
         return started[-1]
 
     def failing_step() -> None:

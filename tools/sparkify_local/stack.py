@@ -265,12 +265,7 @@ class Stack:
         """An Airflow CLI command started in its own process group (stop() stops it if it still runs),
         its output in the logs folder."""
         log = self.logs / f"airflow-{'-'.join(args)}.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *args], env=self.airflow_env(self.scheduled_runs), stdout=out,
-                stderr=subprocess.STDOUT, cwd=self.config.root, start_new_session=True,
-            )
-        self._commands.append(Background(args, process, log))
+        self._commands.append(Background(args, self._airflow_process(list(args), log), log))
         return self._commands[-1]
 
     def running_commands(self) -> list[int]:
@@ -326,11 +321,16 @@ class Stack:
         self._start(name, workers.command(name, slots, home / "worker.pid"), cwd=home, env=env)
 
     def _start(self, name: str, args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> None:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
-        self.processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "airflow", *args], env=env or self.airflow_env(self.scheduled_runs), stdout=log,
-            stderr=subprocess.STDOUT, cwd=cwd or self.config.root, start_new_session=True,
-        )
+        self.processes[name] = self._airflow_process(args, self.logs / f"{name}.log", cwd, env)
+
+    def _airflow_process(self, args: list[str], log: Path, cwd: Path | None = None,
+                         env: dict[str, str] | None = None) -> subprocess.Popen:
+        """``python -m airflow <args>`` in a process group of its own, its output appended to ``log``."""
+        with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
+            return subprocess.Popen(
+                [sys.executable, "-m", "airflow", *args], env=env or self.airflow_env(self.scheduled_runs),
+                stdout=out, stderr=subprocess.STDOUT, cwd=cwd or self.config.root, start_new_session=True,
+            )
 
     def check_processes(self, verb: str = "exited") -> None:
         """Raise if one of Airflow's processes has stopped."""
