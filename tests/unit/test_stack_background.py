@@ -14,7 +14,6 @@ import pytest
 
 from conftest import ROOT
 from sparkify_local.config import Config, RunnerError
-from sparkify_local.processes import alive
 from sparkify_local.stack import Background, Stack
 
 UNTIL_STOPPED = "import signal; signal.pause()"  # a command's stand-in that ends only when signalled
@@ -26,6 +25,11 @@ def background(tmp_path: Path, code: str, *args: str) -> Background:
         process = subprocess.Popen([sys.executable, "-c", code], stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
     return Background(args, process, log)
+
+
+def stopped(process: subprocess.Popen) -> None:
+    """The process has ended (reaped here or by stop_groups); one that waits for a signal never would."""
+    process.wait(timeout=30)
 
 
 def stack(tmp_path: Path) -> Stack:
@@ -61,7 +65,8 @@ def test_stop_stops_the_commands_still_running(tmp_path, monkeypatch):
     found._reserialize = found._background("dags", "reserialize")
     assert found.running_commands() == [migration.process.pid, found._reserialize.process.pid]
     found.stop()
-    assert not alive(migration.process.pid) and not alive(found._reserialize.process.pid)
+    stopped(migration.process)
+    stopped(found._reserialize.process)
     assert found.running_commands() == []
 
 
@@ -90,5 +95,5 @@ def test_a_failed_warehouse_step_stops_the_metadata_migration(tmp_path, monkeypa
         found.prepare_airflow()
     (migration,) = started
     assert migration.args == ("db", "migrate")
-    assert not alive(migration.process.pid)
+    stopped(migration.process)
     assert found._reserialize is None  # nothing more was started
