@@ -14,6 +14,11 @@ keeps the plugin loader (which runs in every task process) from executing it a s
 It also lets ``airflow dags test`` (and ``dag.test()``) finish a successful run of a DAG with a
 deadline on Airflow 3.3.2 (apache/airflow#73428; :mod:`sparkify.compat`).
 
+Only in the processes that fork task processes: the scheduler (LocalExecutor) and Celery workers.
+Every other Airflow process (api-server, dag-processor, triggerer, CLI commands such as ``db
+migrate``, and the project's commands that use Airflow's connections) would pay about 1.4 CPU-s at
+its start for libraries it never uses (docs/performance.md, "Starting the stack").
+
 Only third-party libraries (and that fix, and the S3 models below): the project's own modules
 (``sparkify``) are imported fresh by each task, so an edit to them takes effect without
 restarting the scheduler. A library that fails to
@@ -33,17 +38,17 @@ PRELOAD = (
     "jinja2.ext",  # every task's template environment loads Airflow's Jinja extensions from it
 )
 
-for _module in PRELOAD:
-    try:
-        importlib.import_module(_module)
-    except ImportError:  # pragma: no cover - reported by the task that needs it
-        pass
+# `airflow scheduler` forks the LocalExecutor's task processes, `airflow celery worker` its own.
+FORKS_TASKS = bool({"scheduler", "worker"} & set(sys.argv[1:3]))
 
-
-# The scheduler forks the LocalExecutor's task processes, a Celery worker its own: in those two,
-# also parse the S3 client's botocore models once (sparkify.botodata), about 0.08 CPU-s that each
-# staging task would otherwise spend. Other Airflow processes and CLI commands skip it.
-if {"scheduler", "worker"} & set(sys.argv[1:3]):
+if FORKS_TASKS:
+    for _module in PRELOAD:
+        try:
+            importlib.import_module(_module)
+        except ImportError:  # pragma: no cover - reported by the task that needs it
+            pass
+    # Also parse the S3 client's botocore models once (sparkify.botodata), about 0.08 CPU-s that
+    # each staging task would otherwise spend.
     try:
         from sparkify.botodata import warm
 

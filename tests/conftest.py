@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,16 +102,18 @@ SLOW_MODULES = (
 def pytest_collection_modifyitems(config, items):
     """Mark the slow tests (``make test-fast`` leaves them out) and group the tests for pytest-xdist
     (``--dist loadgroup``): a module's tests stay together (its module fixtures are built once), and
-    the modules of a folder in SHARED_STATE_FOLDERS too. xdist's own order is kept (groups with more
-    tests first): handing out the longest groups first, or splitting the runner's module, was
-    measured slower on 2 cores (28.9 and 21.8 minutes against 20.7), because Airflow stacks started
-    together stay up longer and their polling costs more CPU."""
+    the modules of a folder in SHARED_STATE_FOLDERS too. A test that names its own group
+    (``@pytest.mark.xdist_group("<module>::<part>")``, for a long module whose tests share no module
+    fixture with it) keeps it. xdist's own order is kept (groups with more tests first): handing out
+    the longest groups first was measured slower on 2 cores (28.9 minutes against 20.7), because
+    Airflow stacks started together stay up longer and their polling costs more CPU."""
     for item in items:
         path = item.nodeid.split("::")[0]
         real_songs = bool(REAL_SONGS_FIXTURES & set(item.fixturenames))
         if real_songs or path.startswith(SLOW_MODULES) or item.get_closest_marker("scheduler"):
             item.add_marker(pytest.mark.slow)
-        item.add_marker(pytest.mark.xdist_group(group_of(path)))
+        if not any(mark.name == "xdist_group" for mark in item.own_markers):
+            item.add_marker(pytest.mark.xdist_group(group_of(path)))
 
 
 # Folders whose modules share state outside their own databases and buckets (moto's IAM roles and
@@ -121,6 +124,30 @@ SHARED_STATE_FOLDERS = ("tests/aws/",)
 def group_of(path: str) -> str:
     """A test's xdist group: its folder when the folder's modules share state, else its module."""
     return next((folder for folder in SHARED_STATE_FOLDERS if path.startswith(folder)), path)
+
+
+EARLY_BUILDER = "gw0"  # the xdist worker that builds the real-songs template before its first test
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_songs_template_early(request) -> None:
+    """Under xdist, when the session has tests that use the real songs, its first worker builds their
+    template (tests/dags/conftest.py) before its first test. Built on demand, it was first asked for
+    about a minute into the session, and the next workers that needed it then waited, idle, for the
+    rest of its build (about 100 s of one core); now the other workers run other tests meanwhile. A
+    failure here is left to the tests that need the template: they build it again and report it."""
+    if os.environ.get("PYTEST_XDIST_WORKER") != EARLY_BUILDER or not (SHARED_DATA / "song_data").is_dir():
+        return
+    if not any(REAL_SONGS_FIXTURES & set(item.fixturenames) for item in request.session.items):
+        return
+    from tests.dags.conftest import ensure_real_songs_template
+
+    try:
+        request.getfixturevalue("airflow_db")
+        ensure_real_songs_template(*(request.getfixturevalue(name)
+                                     for name in ("pg_server", "moto_server", "tables_template")))
+    except Exception as err:  # noqa: BLE001 - the tests that need it build it again and report it
+        warnings.warn(f"building the real-songs template early failed: {err!r}", stacklevel=1)
 
 
 # -- the servers, shared by the xdist workers ------------------------------------------------------

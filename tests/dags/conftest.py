@@ -44,6 +44,12 @@ def real_songs_warehouse_template(pg_server, moto_server, tables_template, airfl
     Clone it, never connect to it: a template with an open connection cannot be cloned.
     Other test folders re-export this fixture (tests/backfill): it is built once per session.
     """
+    return ensure_real_songs_template(pg_server, moto_server, tables_template)
+
+
+def ensure_real_songs_template(pg_server, moto_server, tables_template) -> tuple[str, str, str]:
+    """The real-songs template (see the fixture above), built unless it exists. Also called by the
+    first xdist worker before its first test (tests/conftest.py, ``real_songs_template_early``)."""
     # Built once per session, by the first process that needs it: the xdist workers share the
     # servers, and wait for one another on an advisory lock. The finished template gets its final
     # name last (a rename), so a template of that name is always complete.

@@ -493,11 +493,21 @@ def test_parsing_the_dag_file_imports_no_driver_or_sdk_of_a_service(tmp_path):
     assert imported_after(statement, tmp_path / "plugins", tmp_path / "plugins") == []
 
 
-def test_airflow_preloads_the_tasks_libraries_from_the_plugins_folder():
-    """Airflow imports plugins/airflow_local_settings.py when it starts, so the scheduler, and the
-    workers and task processes it forks, have the tasks' libraries already imported."""
-    imported = imported_after("import airflow.settings", ROOT / "plugins", ROOT / "plugins")
-    assert set(HEAVY_LIBRARIES) - {"psycopg2"} <= set(imported), imported
+@pytest.mark.parametrize("argv, preloaded", [
+    (["airflow", "scheduler"], True), (["airflow", "celery", "worker"], True),
+    (["airflow", "api-server"], False), (["airflow", "dag-processor"], False), (["airflow", "db", "migrate"], False),
+    (["-m", "sparkify.tables"], False),
+])
+def test_airflow_preloads_the_tasks_libraries_where_task_processes_are_forked(argv, preloaded):
+    """Airflow imports plugins/airflow_local_settings.py when it starts, so the scheduler and Celery
+    workers, and the task processes they fork, have the tasks' libraries already imported; the
+    processes that fork no task (the api-server, the dag-processor, CLI commands) do not pay for them."""
+    statement = f"sys.argv = {argv!r}; import airflow.settings"
+    imported = set(imported_after(statement, ROOT / "plugins", ROOT / "plugins"))
+    if preloaded:
+        assert set(HEAVY_LIBRARIES) - {"psycopg2"} <= imported, imported
+    else:
+        assert not imported, imported
 
 
 @pytest.mark.parametrize("argv, warmed", [(["airflow", "scheduler"], True), (["airflow", "celery", "worker"], True),

@@ -363,6 +363,7 @@ def test_second_run_keeps_the_window(session, repeated):
     assert_nothing_left(session.state, runner)
 
 
+@pytest.mark.xdist_group("tests/local/test_runner.py::failures")  # shares no module fixture: may run beside the rest
 @pytest.mark.scheduler
 def test_a_killed_scheduler_is_reported_and_leaves_nothing_running(pg_server):
     """The scheduler SIGKILLed in the middle of `make run`'s backfill: the runner says so, closes what
@@ -499,6 +500,7 @@ def test_grain_splits_the_window_into_runs(grain, intervals):
     assert config.intervals() == intervals
 
 
+@pytest.mark.xdist_group("tests/local/test_runner.py::grains")  # shares no module fixture: may run beside the rest
 @pytest.mark.scheduler
 def test_daily_then_window_runs_load_the_window_as_the_contract_says(pg_server):
     """`make run GRAIN=day` over a window that crosses midnight (two runs through the REST API), then
@@ -532,6 +534,7 @@ def test_daily_then_window_runs_load_the_window_as_the_contract_says(pg_server):
     assert "2 run(s) of the window already succeeded and are kept (REPROCESS=failed)" in again.output
 
 
+@pytest.mark.xdist_group("tests/local/test_runner.py::failures")  # shares no module fixture: may run beside the rest
 @pytest.mark.scheduler
 def test_a_failed_check_is_explained_in_the_summary(pg_server, tmp_path):
     """One NextSong event whose level is `gold`: the run fails, and `make run`'s summary says which
@@ -636,6 +639,7 @@ def stack_up() -> Iterator[Up]:
         assert not (state / "stack.json").exists()
 
 
+@pytest.mark.xdist_group("tests/local/test_runner.py::ui")  # stack_up is this test's alone: may run beside the rest
 @pytest.mark.scheduler
 def test_ui_shows_backfilled_window(stack_up, chromium, tmp_path):
     up = stack_up

@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sparkify import settings
 from sparkify_local.airflow_api import ApiError
 from sparkify_local.broker import RedisServer
 from sparkify_local.config import DAG_ID, Config, RunnerError
@@ -35,6 +34,11 @@ from sparkify_local.runs import close_interrupted_runs, create_backfill, run_int
 from sparkify_local.s3server import MotoServer
 from sparkify_local.stack import Stack, redact_url
 from sparkify_local.summary import print_summary, summarise
+
+# The project's root (the runner is tools/sparkify_local/runner.py), found without importing the
+# pipeline's package: that imports Airflow, about 2.7 CPU-s, which `make down`, `make clean` and a
+# run stopped by a bad setting never need.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def running_stack(config: Config) -> dict[str, Any] | None:
@@ -172,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("command", choices=["run", "up", "down", "clean", "airflow"])
     parser.add_argument("args", nargs=argparse.REMAINDER, help="airflow: the Airflow CLI command and its arguments")
     args = parser.parse_args(argv)
-    root = settings.PROJECT_ROOT
+    root = PROJECT_ROOT
     try:
         config = Config.load(root)
         if args.command == "airflow":

@@ -13,7 +13,6 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sparkify.intervals import manual_logical_date
 from sparkify_local.airflow_api import DONE, ApiError
 from sparkify_local.config import DAG_ID, RunnerError
 from sparkify_local.progress import say
@@ -98,6 +97,8 @@ def wait_for_backfill(stack: Stack, backfill_id: int, poll: float = 2.0) -> None
 def manual_run_body(start: datetime, end: datetime, grain: str) -> dict[str, Any]:
     """The body of ``POST /api/v2/dags/sparkify_etl/dagRuns`` for one run over ``[start, end)``:
     what the UI's Trigger form sends with a manual data interval."""
+    from sparkify.intervals import manual_logical_date
+
     def iso(moment: datetime) -> str:
         return f"{moment:%Y-%m-%dT%H:%M:%S}Z"
 
@@ -114,6 +115,8 @@ def manual_run_body(start: datetime, end: datetime, grain: str) -> dict[str, Any
 def run_intervals(stack: Stack, poll: float = 2.0) -> None:
     """GRAIN=day or window: trigger one run per interval through the REST API (at most MAX_ACTIVE_RUNS
     unfinished at a time), keeping or clearing runs that exist as REPROCESS says, and wait for all."""
+    from sparkify.intervals import manual_logical_date
+
     config = stack.config
     planned = config.intervals()
     say(f"• {len(planned)} run(s) over [{_hour(config.start)}, {_hour(config.end)}) "

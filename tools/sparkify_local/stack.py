@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sparkify.warehouse import naive_utc
 from sparkify_local import workers
 from sparkify_local.airflow_api import AirflowApi, generated_password
 from sparkify_local.broker import BrokerError, RedisServer
@@ -207,6 +206,7 @@ class Stack:
             last_day = (self.config.end - timedelta(microseconds=1)).date()
             window = (self.config.start.date(), last_day + timedelta(days=1))
         else:
+            from sparkify.warehouse import naive_utc
             from sparkify_local import demo_data
 
             now = naive_utc(datetime.now(UTC))
@@ -251,15 +251,25 @@ class Stack:
         steps = [["sparkify.tables", "migrate"]] + ([["sparkify.access", "grant"]] if embedded else [])
         say("• creating or migrating the warehouse tables" + (", granting the analysts' and loader's roles"
                                                              if embedded else ""))
-        env = self.airflow_env()
-        for step in steps:
-            result = subprocess.run(
-                [sys.executable, "-m", *step, "--conn-id", "redshift"],
-                env=env, capture_output=True, text=True, cwd=self.config.root,
-            )
-            if result.returncode != 0:
-                raise RunnerError(f"python -m {' '.join(step)} failed:\n{result.stderr[-3000:]}")
-            say("  " + (result.stdout.strip().splitlines() or [""])[-1])  # the command's summary, not its logs
+        results, errors = self.project_commands([" ".join(step) + " --conn-id redshift" for step in steps])
+        for result in results:
+            if result["code"]:
+                raise RunnerError(f"python -m {result['command']} failed:\n{errors[-3000:]}")
+            say("  " + (result["stdout"].strip().splitlines() or [""])[-1])  # the command's summary, not its logs
+
+    def project_commands(self, commands: list[str]) -> tuple[list[dict], str]:
+        """Run the project's commands (``"sparkify.tables migrate --conn-id redshift"``) in one Python
+        process with Airflow's environment (:mod:`sparkify_local.steps`, which stops at the first that
+        fails): a result per command run, and their stderr. Raises if the process itself fails."""
+        result = subprocess.run(
+            [sys.executable, "-m", "sparkify_local.steps", *commands], env=self.airflow_env(),
+            capture_output=True, text=True, cwd=self.config.root,
+        )
+        try:
+            results = json.loads(result.stdout.strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            raise RunnerError(f"python -m {commands[0]} failed:\n{(result.stderr or result.stdout)[-3000:]}") from None
+        return results, result.stderr
 
     def _background(self, *args: str) -> Background:
         """An Airflow CLI command started in its own process group (stop() stops it if it still runs),

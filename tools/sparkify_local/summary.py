@@ -5,14 +5,11 @@ the rows per table, and the analysis queries' answers."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sparkify.quality import describe_failure
 from sparkify_local.config import DAG_ID, RunnerError
 from sparkify_local.progress import say
 from sparkify_local.runs import naive
@@ -58,17 +55,17 @@ def summarise(stack: Stack) -> Summary:
             log = (stack.airflow_home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}" / f"task_id={task_id}"
                    / f"attempt={max(try_number, 1)}.log")
             failed.append((f"{interval:%Y-%m-%dT%H:%M}", task_id, task_state, log, run_id))
-    env = stack.airflow_env()
     # Through Airflow's `redshift` connection, as the tasks saw it (connections.yaml or the user's
-    # AIRFLOW_CONN_REDSHIFT may point it elsewhere than the embedded warehouse).
-    counted = subprocess.run(
-        [sys.executable, "-m", "sparkify.tables", "counts", "--conn-id", "redshift",
-         "--start", config.start.isoformat(), "--end", config.end.isoformat()],
-        env=env, capture_output=True, text=True, cwd=config.root,
-    )
-    if counted.returncode != 0:
-        raise RunnerError(f"counting the warehouse's rows failed:\n{counted.stderr[-2000:]}")
-    figures = json.loads(counted.stdout.strip().splitlines()[-1])
+    # AIRFLOW_CONN_REDSHIFT may point it elsewhere than the embedded warehouse): the rows, then the
+    # analysts' questions, in one process.
+    results, errors = stack.project_commands([
+        f"sparkify.tables counts --conn-id redshift --start {config.start.isoformat()} --end {config.end.isoformat()}",
+        "sparkify.analysis --conn-id redshift",
+    ])
+    counted = results[0]
+    if counted["code"]:
+        raise RunnerError(f"counting the warehouse's rows failed:\n{errors[-2000:]}")
+    figures = json.loads(counted["stdout"].strip().splitlines()[-1])
     table_rows, quality = figures["tables"], figures["quality"]
     # The checks that failed in each failed run's last data-quality attempt.
     failed_runs = {run_id for run_id, state, _ in runs if state != "success"}
@@ -80,16 +77,15 @@ def summarise(stack: Stack) -> Summary:
     for failure in figures.get("failures", []):
         if failure["checked_at"] == last.get(failure["run_id"]):
             checks.setdefault(failure["run_id"], []).append(failure)
-    result = subprocess.run(
-        [sys.executable, "-m", "sparkify.analysis", "--conn-id", "redshift"], env=env, capture_output=True,
-        text=True, cwd=config.root,
-    )
-    answers = result.stdout if result.returncode == 0 else f"(analysis failed: {result.stderr[-500:]})"
+    analysed = results[1]
+    answers = analysed["stdout"] if analysed["code"] == 0 else f"(analysis failed: {errors[-500:]})"
     per_worker = dict(sorted(tasks_per_worker(stack, DAG_ID).items())) if config.celery else {}
     return Summary(succeeded, failed, len(planned) - len(runs), table_rows, quality, answers, checks, per_worker)
 
 
 def print_summary(stack: Stack, summary: Summary, wall: float) -> None:
+    from sparkify.quality import describe_failure
+
     config = stack.config
     say("")
     count = len(config.intervals())
