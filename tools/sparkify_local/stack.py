@@ -253,10 +253,10 @@ class Stack:
     def prepare_warehouse(self) -> None:
         # Roles belong to the whole server: they are created on the embedded one, never on yours.
         embedded = not self.config.warehouse_url and not self.redshift_elsewhere()
-        steps = [["sparkify.tables", "migrate"]] + ([["sparkify.access", "grant"]] if embedded else [])
+        steps = ["sparkify.tables migrate"] + (["sparkify.access grant"] if embedded else [])
         say("• creating or migrating the warehouse tables" + (", granting the analysts' and loader's roles"
                                                              if embedded else ""))
-        results, errors = self.project_commands([" ".join(step) + " --conn-id redshift" for step in steps])
+        results, errors = self.project_commands([f"{step} --conn-id redshift" for step in steps])
         for result in results:
             if result["code"]:
                 raise RunnerError(f"python -m {result['command']} failed:\n{errors[-3000:]}")
@@ -273,7 +273,8 @@ class Stack:
         try:
             results = json.loads(result.stdout.strip().splitlines()[-1])
         except (IndexError, ValueError):
-            raise RunnerError(f"python -m {commands[0]} failed:\n{(result.stderr or result.stdout)[-3000:]}") from None
+            raise RunnerError(f"python -m sparkify_local.steps ({'; '.join(commands)}) failed:\n"
+                              f"{(result.stderr or result.stdout)[-3000:]}") from None
         return results, result.stderr
 
     def _background(self, *args: str) -> Background:
